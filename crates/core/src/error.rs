@@ -1,0 +1,199 @@
+//! The use cases' error, one variant per stable error code of the contract.
+
+use std::time::Duration;
+
+use crate::wechat::WeChatFailure;
+
+/// A use case failed. [`AuthError::code`] is the contract's stable code; the server maps
+/// each to its HTTP status. Messages never contain secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// A field is missing, has the wrong type or is out of bounds.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The appid is not configured (or missing while several apps are).
+    #[error("unknown app")]
+    UnknownApp,
+    /// The login code is empty, too long, or WeChat rejected it.
+    #[error("the login code is invalid or expired: call wx.login again")]
+    LoginCodeInvalid {
+        /// WeChat's errcode, when WeChat was asked.
+        wechat_errcode: Option<i64>,
+    },
+    /// WeChat says the code was used and we hold no outcome for it.
+    #[error("the login code was already used: call wx.login again")]
+    LoginCodeUsed {
+        /// WeChat's errcode.
+        wechat_errcode: Option<i64>,
+    },
+    /// WeChat blocked the user as high-risk.
+    #[error("wechat refused this login")]
+    LoginBlocked {
+        /// WeChat's errcode.
+        wechat_errcode: Option<i64>,
+    },
+    /// Unknown, expired or revoked session, or another app's.
+    #[error("the session is invalid or expired: log in again")]
+    SessionInvalid,
+    /// WeChat rejected the phone code.
+    #[error("the phone code is invalid or expired: tap the button again")]
+    PhoneCodeInvalid {
+        /// WeChat's errcode.
+        wechat_errcode: Option<i64>,
+    },
+    /// Legacy data did not decrypt with any session_key we hold.
+    #[error("the encrypted data does not match the current session: call wx.login, then retry")]
+    SessionKeyStale,
+    /// Broken base64 or impossible lengths in encrypted_data / iv.
+    #[error("encrypted_data or iv is malformed")]
+    PayloadMalformed,
+    /// The decrypted watermark names another app.
+    #[error("the encrypted data belongs to another app")]
+    AppidMismatch,
+    /// The decrypted watermark is too old or in the future.
+    #[error("the encrypted data is too old: tap the button again")]
+    WatermarkExpired,
+    /// The registration ticket is unknown, forged, expired or used.
+    #[error("the registration ticket is invalid or expired")]
+    TicketInvalid,
+    /// Registration is closed by policy.
+    #[error("registration is closed")]
+    RegistrationClosed,
+    /// The ticket's phone was registered meanwhile.
+    #[error("this phone number is already registered: sign in with it")]
+    AlreadyRegistered,
+    /// Missing, malformed, expired or revoked bearer token.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Unknown, expired or revoked refresh token.
+    #[error("the refresh token is invalid or expired")]
+    RefreshTokenInvalid,
+    /// A rotated refresh token was presented again; the family is revoked.
+    #[error("the refresh token was already used; this sign-in has been revoked")]
+    RefreshTokenReused,
+    /// Our limits or WeChat's.
+    #[error("too many requests")]
+    RateLimited {
+        /// WeChat's errcode, when it was WeChat's limit.
+        wechat_errcode: Option<i64>,
+        /// When to come back.
+        retry_after: Duration,
+    },
+    /// Any other WeChat errcode.
+    #[error("wechat returned an error")]
+    WeChatError {
+        /// WeChat's errcode.
+        wechat_errcode: Option<i64>,
+    },
+    /// WeChat busy, unreachable, or too slow.
+    #[error("wechat is unavailable, try again shortly")]
+    WeChatUnavailable {
+        /// WeChat's errcode, when it sent one.
+        wechat_errcode: Option<i64>,
+    },
+    /// Our store or cache is down.
+    #[error("service temporarily unavailable")]
+    Unavailable,
+    /// Anything else. The detail is for logs only, never for the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AuthError {
+    /// The contract's stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::UnknownApp => "unknown_app",
+            Self::LoginCodeInvalid { .. } => "login_code_invalid",
+            Self::LoginCodeUsed { .. } => "login_code_used",
+            Self::LoginBlocked { .. } => "login_blocked",
+            Self::SessionInvalid => "session_invalid",
+            Self::PhoneCodeInvalid { .. } => "phone_code_invalid",
+            Self::SessionKeyStale => "session_key_stale",
+            Self::PayloadMalformed => "payload_malformed",
+            Self::AppidMismatch => "appid_mismatch",
+            Self::WatermarkExpired => "watermark_expired",
+            Self::TicketInvalid => "ticket_invalid",
+            Self::RegistrationClosed => "registration_closed",
+            Self::AlreadyRegistered => "already_registered",
+            Self::Unauthenticated => "unauthenticated",
+            Self::RefreshTokenInvalid => "refresh_token_invalid",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::WeChatError { .. } => "wechat_error",
+            Self::WeChatUnavailable { .. } => "wechat_unavailable",
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// WeChat's errcode behind this error, for the `wechat_errcode` field.
+    pub fn wechat_errcode(&self) -> Option<i64> {
+        match self {
+            Self::LoginCodeInvalid { wechat_errcode }
+            | Self::LoginCodeUsed { wechat_errcode }
+            | Self::LoginBlocked { wechat_errcode }
+            | Self::PhoneCodeInvalid { wechat_errcode }
+            | Self::RateLimited { wechat_errcode, .. }
+            | Self::WeChatError { wechat_errcode }
+            | Self::WeChatUnavailable { wechat_errcode } => *wechat_errcode,
+            _ => None,
+        }
+    }
+
+    /// Whether this outcome may be remembered for a code: everything WeChat decided, but not
+    /// our own outages (a retry after the store recovers deserves a real attempt).
+    pub fn is_cacheable(&self) -> bool {
+        !matches!(self, Self::Unavailable | Self::Internal(_))
+    }
+
+    /// Maps a failed login-code exchange.
+    pub fn from_login_failure(f: &WeChatFailure) -> Self {
+        let wechat_errcode = f.errcode();
+        match f {
+            WeChatFailure::CodeInvalid { .. } => Self::LoginCodeInvalid { wechat_errcode },
+            WeChatFailure::CodeUsed { .. } => Self::LoginCodeUsed { wechat_errcode },
+            WeChatFailure::Blocked { .. } => Self::LoginBlocked { wechat_errcode },
+            WeChatFailure::RateLimited { .. } => Self::RateLimited {
+                wechat_errcode,
+                retry_after: WECHAT_RETRY_AFTER,
+            },
+            WeChatFailure::Unavailable { .. } => Self::WeChatUnavailable { wechat_errcode },
+            WeChatFailure::Other { .. } => Self::WeChatError { wechat_errcode },
+        }
+    }
+
+    /// Maps a failed phone-code exchange.
+    pub fn from_phone_failure(f: &WeChatFailure) -> Self {
+        let wechat_errcode = f.errcode();
+        match f {
+            WeChatFailure::CodeInvalid { .. } | WeChatFailure::CodeUsed { .. } => {
+                Self::PhoneCodeInvalid { wechat_errcode }
+            }
+            WeChatFailure::RateLimited { .. } => Self::RateLimited {
+                wechat_errcode,
+                retry_after: WECHAT_RETRY_AFTER,
+            },
+            WeChatFailure::Unavailable { .. } => Self::WeChatUnavailable { wechat_errcode },
+            WeChatFailure::Blocked { .. } | WeChatFailure::Other { .. } => {
+                Self::WeChatError { wechat_errcode }
+            }
+        }
+    }
+}
+
+/// WeChat's minute quota resets "next minute".
+pub const WECHAT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+impl From<crate::ports::StoreError> for AuthError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        match e {
+            crate::ports::StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable");
+                Self::Unavailable
+            }
+            crate::ports::StoreError::Other(detail) => Self::Internal(detail),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! wxlogin-core: the login rules, with no I/O of their own.
+//!
+//! The use cases ([`service::AuthService`]) run against ports ([`ports`], [`wechat`]) that
+//! the adapters implement: `wxlogin-wechat` for WeChat, `wxlogin-store-sql` for storage. No
+//! web framework, database driver or HTTP client is used here.
+//!
+//! # Layout
+//! * [`ids`], [`secret`]: newtypes; secrets never print.
+//! * [`wechat`]: the port to WeChat's server API, failures classified by what to do.
+//! * [`ports`]: storage and time.
+//! * [`service`]: login, phone, register, refresh, logout, me.
+//! * [`error`]: one error per stable code of the contract.
+//! * [`views`]: the response bodies.
+//! * [`crypto`]: the master key, sealing at rest, opaque handles and their hashes.
+//! * [`tokens`]: Ed25519 JWTs, the key ring and the JWKS.
+//! * [`wxcrypt`]: legacy encrypted data (WXBizDataCrypt), strict.
+//! * [`phone`]: E.164 and masking.
+//! * [`outcome`]: per-code idempotency.
+
+pub mod crypto;
+pub mod error;
+pub mod ids;
+pub mod outcome;
+pub mod phone;
+pub mod ports;
+pub mod secret;
+pub mod service;
+pub mod tokens;
+pub mod views;
+pub mod wechat;
+pub mod wxcrypt;
+
+pub use error::AuthError;
+pub use service::{AuthService, AuthSettings, Ports, RegistrationPolicy};

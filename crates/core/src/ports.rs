@@ -1,0 +1,308 @@
+//! The ports: what the use cases need from storage and time, as traits.
+//!
+//! Implementations: `wxlogin-store-sql` (SQLite, and PostgreSQL/MySQL next) for everything
+//! durable; [`crate::memory`] for the per-code outcome cache on one instance. Every method is
+//! safe to call concurrently from many instances sharing one database: the atomic steps
+//! (rotating a refresh token, consuming a ticket) are single methods so that a backend can
+//! make them one transaction.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::crypto::HandleHash;
+use crate::ids::{AppId, OpenId, UnionId, UserId};
+
+/// A backend failed (unreachable, timed out, or answered something unexpected).
+/// Business outcomes ("not found", "already used") are never errors: they are values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or timed out: answer 503 `unavailable`.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (corrupt data, a bug): answer 500 `internal`.
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Now, as the use cases see it; tests move it by hand.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A user as stored.
+#[derive(Clone)]
+pub struct UserRecord {
+    /// Our id.
+    pub id: UserId,
+    /// E.164 phone, sealed with context `phone:<user_id>`.
+    pub phone_sealed: Vec<u8>,
+    /// Optional display name, 1-64 characters.
+    pub nickname: Option<String>,
+    /// Optional https URL.
+    pub avatar_url: Option<String>,
+    /// When the user registered.
+    pub created_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A WeChat identity: one openid in one app, maybe with a unionid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The app.
+    pub appid: AppId,
+    /// The user's id in that app.
+    pub openid: OpenId,
+    /// The Open Platform id, when the app is bound to one.
+    pub unionid: Option<UnionId>,
+}
+
+/// What `/v1/me` shows of an identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentitySummary {
+    /// The app.
+    pub appid: AppId,
+    /// Whether a unionid is known.
+    pub has_unionid: bool,
+}
+
+/// A new user, with its phone already sealed and hashed.
+pub struct NewUser {
+    /// The user.
+    pub user: UserRecord,
+    /// [`crate::crypto::PhoneIndex::hash`] of the E.164 number.
+    pub phone_hash: [u8; 32],
+}
+
+/// What registration did.
+#[derive(Debug)]
+pub enum RegisterOutcome {
+    /// The user exists now, bound to the phone and the identity; the ticket is used.
+    Created(UserRecord),
+    /// The ticket is unknown, expired or already used. Nothing changed.
+    TicketInvalid,
+    /// Another user has this phone. Nothing changed; the ticket is still unused.
+    PhoneTaken,
+}
+
+/// Users, their phones and their WeChat identities.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The user bound to (appid, openid), if any.
+    async fn user_by_identity(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Any user bound to an identity with this unionid (under any app).
+    async fn user_by_unionid(&self, unionid: &UnionId) -> StoreResult<Option<UserRecord>>;
+    /// The user with this phone hash.
+    async fn user_by_phone(&self, phone_hash: &[u8; 32]) -> StoreResult<Option<UserRecord>>;
+    /// A user by id.
+    async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// Binds (appid, openid) to `user`, moving it from any other user; records the unionid.
+    /// Idempotent.
+    async fn bind_identity(
+        &self,
+        user: &UserId,
+        identity: &Identity,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// The user's identities.
+    async fn identities(&self, user: &UserId) -> StoreResult<Vec<IdentitySummary>>;
+    /// Stores a registration ticket (only its hash). The ticket holds the sealed phone.
+    async fn put_ticket(&self, ticket: &TicketRecord) -> StoreResult<()>;
+    /// A ticket that exists, is unused and has not expired at `now`.
+    async fn live_ticket(
+        &self,
+        hash: &HandleHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<TicketRecord>>;
+    /// In one transaction: consume the ticket (still live at `now`), create the user, bind the
+    /// identity. All or nothing.
+    async fn register(
+        &self,
+        ticket: &HandleHash,
+        now: OffsetDateTime,
+        user: NewUser,
+        identity: &Identity,
+    ) -> StoreResult<RegisterOutcome>;
+}
+
+/// A registration ticket as stored.
+#[derive(Clone)]
+pub struct TicketRecord {
+    /// SHA-256 of the ticket handle.
+    pub hash: HandleHash,
+    /// Who the ticket was issued to.
+    pub identity: Identity,
+    /// E.164 phone, sealed with context `ticket-phone:<hex hash>`.
+    pub phone_sealed: Vec<u8>,
+    /// Issued at.
+    pub created_at: OffsetDateTime,
+    /// Dead after.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A mini-program session as stored (the handle itself is never stored).
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// SHA-256 of the session handle.
+    pub hash: HandleHash,
+    /// The WeChat identity this session was opened for.
+    pub identity: Identity,
+    /// Opened at.
+    pub created_at: OffsetDateTime,
+    /// Dead after.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The session_key history of one (appid, openid), sealed with context
+/// `session_key:<appid>:<openid>`.
+#[derive(Clone)]
+pub struct SessionKeys {
+    /// The key from the latest exchanged login code.
+    pub current: Vec<u8>,
+    /// The key before it, if any.
+    pub previous: Option<Vec<u8>>,
+    /// When `current` replaced `previous`.
+    pub rotated_at: OffsetDateTime,
+}
+
+/// Mini-program sessions and the session_key history they decrypt with.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session.
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// A session that exists and has not expired at `now`.
+    async fn live_session(
+        &self,
+        hash: &HandleHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Records a new current session_key for (appid, openid); the old current one becomes
+    /// `previous` as of `now`.
+    async fn rotate_session_key(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+        sealed_key: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// The session_key history of (appid, openid).
+    async fn session_keys(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+    ) -> StoreResult<Option<SessionKeys>>;
+}
+
+/// A refresh token as stored.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub hash: HandleHash,
+    /// The family (`sid` in access tokens).
+    pub family_id: String,
+    /// Issued at.
+    pub created_at: OffsetDateTime,
+    /// Dead after.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A refresh family: one sign-in on one device, across rotations.
+#[derive(Debug, Clone)]
+pub struct FamilyRecord {
+    /// Random id, also the `sid` claim.
+    pub id: String,
+    /// Whose.
+    pub user_id: UserId,
+    /// Which app it was signed in through.
+    pub appid: AppId,
+    /// Signed in at.
+    pub created_at: OffsetDateTime,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug)]
+pub enum RotateOutcome {
+    /// The token was live; it is now used and `new` is stored in its family.
+    Rotated(FamilyRecord),
+    /// The token had already been used: the family is now revoked.
+    Reused,
+    /// Unknown, expired, or its family is revoked. Nothing changed.
+    Invalid,
+}
+
+/// Refresh tokens and their families.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a new family with its first refresh token.
+    async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()>;
+    /// Atomically: mark `presented` used if it is live and unused at `now` and store `new` in
+    /// its family; or, if it was already used, revoke its family. Of many concurrent calls
+    /// with one token, exactly one gets `Rotated`.
+    async fn rotate_refresh(
+        &self,
+        presented: &HandleHash,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<RotateOutcome>;
+    /// Revokes one family. Idempotent.
+    async fn revoke_family(&self, family_id: &str, now: OffsetDateTime) -> StoreResult<()>;
+    /// Revokes every family of a user. Idempotent.
+    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<()>;
+    /// Whether the family exists and is not revoked.
+    async fn family_active(&self, family_id: &str) -> StoreResult<bool>;
+}
+
+/// A token-signing key as stored.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    /// Key id, in the JWT header and the JWKS.
+    pub kid: String,
+    /// 1 for the first key, +1 per rotation; unique, so concurrent first starts elect one key.
+    pub generation: i64,
+    /// Raw Ed25519 public key (32 bytes).
+    pub public_key: Vec<u8>,
+    /// PKCS#8 private key, sealed with context `signing-key:<kid>`.
+    pub private_sealed: Vec<u8>,
+    /// Created at.
+    pub created_at: OffsetDateTime,
+}
+
+/// Token-signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every stored key, oldest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Inserts a key unless its generation is taken; `false` when another instance won.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
+}
+
+/// Whether the backend answers, for `/readyz`.
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// `Ok` when a trivial query succeeds.
+    async fn ping(&self) -> StoreResult<()>;
+}

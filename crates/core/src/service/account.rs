@@ -1,0 +1,266 @@
+//! Register, refresh, logout and me: everything after the phone is verified.
+
+use tracing::instrument;
+
+use super::phone::ticket_context;
+use super::{AuthService, RegistrationPolicy, secs};
+use crate::crypto::{Handle, HandleHash};
+use crate::error::AuthError;
+use crate::ids::UserId;
+use crate::phone::Phone;
+use crate::ports::{NewUser, RefreshRecord, RegisterOutcome, RotateOutcome, UserRecord};
+use crate::tokens::Claims;
+use crate::views::{IdentityView, MeUserView, MeView, RefreshView, SignedInView};
+
+/// What a new user may set at registration.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    /// 1-64 Unicode characters, no control characters.
+    pub nickname: Option<String>,
+    /// An https URL of at most 1024 bytes.
+    pub avatar_url: Option<String>,
+}
+
+impl Profile {
+    /// Checks the bounds of the contract.
+    pub fn validate(&self) -> Result<(), AuthError> {
+        if let Some(n) = &self.nickname {
+            let chars = n.chars().count();
+            if chars == 0 || chars > 64 || n.chars().any(char::is_control) || n.trim().is_empty() {
+                return Err(AuthError::InvalidRequest(
+                    "nickname must be 1-64 printable characters".into(),
+                ));
+            }
+        }
+        if let Some(u) = &self.avatar_url {
+            let ok = u.len() <= 1024
+                && u.strip_prefix("https://")
+                    .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+                && !u.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err(AuthError::InvalidRequest(
+                    "avatar_url must be an https URL".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AuthService {
+    /// Creates the user from a registration ticket. Checks in the contract's order: the
+    /// ticket first, then the policy, then whether the phone was taken meanwhile.
+    #[instrument(skip_all)]
+    pub async fn register(
+        &self,
+        ticket: &str,
+        profile: Profile,
+    ) -> Result<SignedInView, AuthError> {
+        let hash = HandleHash::of(ticket);
+        let now = self.now();
+        let record = self
+            .ports
+            .users
+            .live_ticket(&hash, now)
+            .await?
+            .ok_or(AuthError::TicketInvalid)?;
+        if self.settings.registration == RegistrationPolicy::Closed {
+            return Err(AuthError::RegistrationClosed);
+        }
+        profile.validate()?;
+        let phone_text = self
+            .sealer
+            .open_string(&ticket_context(&hash), &record.phone_sealed)
+            .map_err(|_| AuthError::Internal("a stored ticket does not open".into()))?;
+        let phone = Phone::from_storage_text(&phone_text)?;
+        let id = UserId::generate();
+        let user = UserRecord {
+            phone_sealed: self
+                .sealer
+                .seal(&format!("phone:{id}"), phone.storage_text().as_bytes()),
+            id,
+            nickname: profile.nickname,
+            avatar_url: profile.avatar_url,
+            created_at: now,
+        };
+        let new_user = NewUser {
+            user,
+            phone_hash: self.phone_index.hash(&phone.phone_number),
+        };
+        match self
+            .ports
+            .users
+            .register(&hash, now, new_user, &record.identity)
+            .await?
+        {
+            RegisterOutcome::Created(user) => {
+                let tokens = self.sign_in(&user.id, &record.identity.appid).await?;
+                Ok(SignedInView {
+                    user: self.user_view(&user)?,
+                    tokens,
+                })
+            }
+            RegisterOutcome::TicketInvalid => Err(AuthError::TicketInvalid),
+            RegisterOutcome::PhoneTaken => Err(AuthError::AlreadyRegistered),
+        }
+    }
+
+    /// Rotates a refresh token. A token presented a second time revokes its whole family.
+    #[instrument(skip_all)]
+    pub async fn refresh(&self, presented: &str) -> Result<RefreshView, AuthError> {
+        let now = self.now();
+        let next = Handle::generate("wxr_");
+        let record = RefreshRecord {
+            hash: next.hash(),
+            family_id: String::new(), // the store fills in the presented token's family
+            created_at: now,
+            expires_at: now + secs(self.settings.refresh_ttl),
+        };
+        match self
+            .ports
+            .tokens
+            .rotate_refresh(&HandleHash::of(presented), &record, now)
+            .await?
+        {
+            RotateOutcome::Rotated(family) => Ok(RefreshView {
+                tokens: self.tokens_for(&family, next, now)?,
+            }),
+            RotateOutcome::Reused => {
+                tracing::warn!("refresh token reuse detected; family revoked");
+                Err(AuthError::RefreshTokenReused)
+            }
+            RotateOutcome::Invalid => Err(AuthError::RefreshTokenInvalid),
+        }
+    }
+
+    /// Checks a bearer token: signature, issuer, audience, expiry, and that its family was not
+    /// revoked (logout, reuse).
+    pub async fn authenticate(&self, bearer: &str) -> Result<Claims, AuthError> {
+        let claims = self.keys().verify(bearer, self.now()).map_err(|e| {
+            tracing::debug!(reason = %e, "bearer token refused");
+            AuthError::Unauthenticated
+        })?;
+        if !self.ports.tokens.family_active(&claims.sid).await? {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(claims)
+    }
+
+    /// Revokes the token's family, or all of the user's.
+    #[instrument(skip_all)]
+    pub async fn logout(&self, bearer: &str, all_devices: bool) -> Result<(), AuthError> {
+        let claims = self.authenticate(bearer).await?;
+        let now = self.now();
+        if all_devices {
+            let user = UserId::parse(claims.sub).map_err(|_| AuthError::Unauthenticated)?;
+            self.ports.tokens.revoke_user(&user, now).await?;
+        } else {
+            self.ports.tokens.revoke_family(&claims.sid, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The signed-in user.
+    #[instrument(skip_all)]
+    pub async fn me(&self, bearer: &str) -> Result<MeView, AuthError> {
+        let claims = self.authenticate(bearer).await?;
+        let id = UserId::parse(claims.sub).map_err(|_| AuthError::Unauthenticated)?;
+        let user = self
+            .ports
+            .users
+            .user(&id)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        let identities = self.ports.users.identities(&id).await?;
+        let created_at = user
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(MeView {
+            user: MeUserView {
+                user_id: user.id.to_string(),
+                phone_masked: self.open_user_phone(&user)?.masked(),
+                nickname: user.nickname,
+                avatar_url: user.avatar_url,
+                created_at,
+                identities: identities
+                    .into_iter()
+                    .map(|i| IdentityView {
+                        appid: i.appid.to_string(),
+                        has_unionid: i.has_unionid,
+                    })
+                    .collect(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_checked_against_the_contract_bounds() {
+        let ok = Profile {
+            nickname: Some("小明".into()),
+            avatar_url: Some("https://cdn.example.com/a.png".into()),
+        };
+        assert!(ok.validate().is_ok());
+        assert!(
+            Profile {
+                nickname: Some(String::new()),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Profile {
+                nickname: Some("x".repeat(65)),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Profile {
+                nickname: Some("字".repeat(64)),
+                ..Default::default()
+            }
+            .validate()
+            .is_ok()
+        );
+        assert!(
+            Profile {
+                nickname: Some("a\u{0}b".into()),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Profile {
+                avatar_url: Some("http://x".into()),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Profile {
+                avatar_url: Some("https://".into()),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Profile {
+                avatar_url: Some("javascript:alert(1)".into()),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! `POST /v1/login`: exchange a login code, open a session, sign in silently when known.
+
+use tracing::instrument;
+
+use super::{AuthService, LoginResult, secs};
+use crate::crypto::{Handle, sha256};
+use crate::error::AuthError;
+use crate::ids::AppId;
+use crate::ports::{Identity, SessionRecord, UserRecord};
+use crate::secret::LoginCode;
+use crate::views::LoginView;
+use crate::wechat::WxSession;
+
+/// WeChat's codes are 32-ish characters; anything longer than this is not a code.
+pub const MAX_CODE_LEN: usize = 128;
+
+impl AuthService {
+    /// Exchanges `code` for `app` at most once; the same code again (concurrently or within
+    /// its five minutes) gets the same outcome without a second call to WeChat.
+    #[instrument(skip_all, fields(appid = %app))]
+    pub async fn login(&self, app: &AppId, code: LoginCode) -> LoginResult {
+        let raw = code.expose_secret();
+        if raw.is_empty() || raw.len() > MAX_CODE_LEN {
+            return Err(AuthError::LoginCodeInvalid {
+                wechat_errcode: None,
+            });
+        }
+        let key = sha256(&[b"login", app.as_str().as_bytes(), raw.as_bytes()]);
+        self.login_outcomes
+            .once(key, self.login_uncached(app, code))
+            .await
+    }
+
+    async fn login_uncached(&self, app: &AppId, code: LoginCode) -> LoginResult {
+        let wx = self
+            .ports
+            .wechat
+            .code_to_session(app, code)
+            .await
+            .map_err(|f| {
+                tracing::info!(failure = %f, "login code exchange failed");
+                AuthError::from_login_failure(&f)
+            })?;
+        self.open_session(app, wx).await
+    }
+
+    async fn open_session(&self, app: &AppId, wx: WxSession) -> LoginResult {
+        let now = self.now();
+        let identity = Identity {
+            appid: app.clone(),
+            openid: wx.openid,
+            unionid: wx.unionid,
+        };
+        let context = format!("session_key:{}:{}", app, identity.openid);
+        let sealed_key = self
+            .sealer
+            .seal(&context, wx.session_key.expose_secret().as_bytes());
+        self.ports
+            .sessions
+            .rotate_session_key(app, &identity.openid, &sealed_key, now)
+            .await?;
+
+        let handle = Handle::generate("wxs_");
+        let session = SessionRecord {
+            hash: handle.hash(),
+            identity: identity.clone(),
+            created_at: now,
+            expires_at: now + secs(self.settings.session_ttl),
+        };
+        self.ports.sessions.create_session(&session).await?;
+
+        let user = self.known_user(&identity).await?;
+        let (user, tokens) = match user {
+            Some(user) => {
+                let tokens = self.sign_in(&user.id, app).await?;
+                (Some(self.user_view(&user)?), Some(tokens))
+            }
+            None => (None, None),
+        };
+        Ok(LoginView {
+            session: handle.into_secret(),
+            session_expires_in: self.settings.session_ttl.as_secs(),
+            registered: user.is_some(),
+            user,
+            tokens,
+        })
+    }
+
+    /// The user this identity belongs to: bound directly, or through its unionid under
+    /// another app (then bound here too, so the next login is direct).
+    async fn known_user(&self, identity: &Identity) -> Result<Option<UserRecord>, AuthError> {
+        let users = &self.ports.users;
+        if let Some(user) = users
+            .user_by_identity(&identity.appid, &identity.openid)
+            .await?
+        {
+            if identity.unionid.is_some() {
+                // Records a unionid WeChat started sending after the app was bound.
+                users.bind_identity(&user.id, identity, self.now()).await?;
+            }
+            return Ok(Some(user));
+        }
+        let Some(unionid) = &identity.unionid else {
+            return Ok(None);
+        };
+        let Some(user) = users.user_by_unionid(unionid).await? else {
+            return Ok(None);
+        };
+        users.bind_identity(&user.id, identity, self.now()).await?;
+        Ok(Some(user))
+    }
+}

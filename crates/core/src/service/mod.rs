@@ -1,0 +1,247 @@
+//! The use cases: login, phone, register, refresh, logout, me.
+//!
+//! [`AuthService`] holds the ports and the policy; each use case lives in its own module.
+
+mod account;
+pub use account::Profile;
+mod login;
+mod phone;
+pub use phone::PhoneProof;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::crypto::{Handle, MasterKey, PhoneIndex, Sealer};
+use crate::error::AuthError;
+use crate::ids::{AppId, UserId};
+use crate::outcome::OutcomeCache;
+use crate::phone::Phone;
+use crate::ports::{
+    Clock, FamilyRecord, RefreshRecord, SessionStore, TokenStore, UserRecord, UserStore,
+};
+use crate::tokens::{Claims, KeyRing};
+use crate::views::{LoginView, PhoneView, TokensView, UserView};
+use crate::wechat::WeChatApi;
+
+/// Whether new users may register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    /// Anyone with a verified phone may register.
+    Open,
+    /// No new users; existing ones still sign in.
+    Closed,
+}
+
+/// Lifetimes and policy.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The configured apps; the first is the default when exactly one exists.
+    pub apps: Vec<AppId>,
+    /// Mini-program session lifetime (30 days).
+    pub session_ttl: Duration,
+    /// Access token lifetime (15 minutes).
+    pub access_ttl: Duration,
+    /// Refresh token lifetime, renewed on each rotation (30 days).
+    pub refresh_ttl: Duration,
+    /// Registration ticket lifetime (10 minutes).
+    pub ticket_ttl: Duration,
+    /// How long the previous session_key still decrypts after a rotation (300 s).
+    pub session_key_grace: Duration,
+    /// How old a legacy watermark may be (10 minutes).
+    pub watermark_window: Duration,
+    /// How far in the future a watermark may be, for clock skew (60 s).
+    pub watermark_skew: Duration,
+    /// Registration policy.
+    pub registration: RegistrationPolicy,
+}
+
+impl AuthSettings {
+    /// The contract's defaults for the given apps.
+    pub fn with_apps(apps: Vec<AppId>) -> Self {
+        Self {
+            apps,
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            ticket_ttl: Duration::from_secs(600),
+            session_key_grace: Duration::from_secs(300),
+            watermark_window: Duration::from_secs(600),
+            watermark_skew: Duration::from_secs(60),
+            registration: RegistrationPolicy::Open,
+        }
+    }
+}
+
+/// The ports the use cases run on.
+#[derive(Clone)]
+pub struct Ports {
+    /// WeChat.
+    pub wechat: Arc<dyn WeChatApi>,
+    /// Users, identities, tickets.
+    pub users: Arc<dyn UserStore>,
+    /// Sessions and session_keys.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Refresh tokens.
+    pub tokens: Arc<dyn TokenStore>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The login flow.
+pub struct AuthService {
+    settings: AuthSettings,
+    ports: Ports,
+    sealer: Sealer,
+    phone_index: PhoneIndex,
+    keys: RwLock<Arc<KeyRing>>,
+    login_outcomes: OutcomeCache<LoginView>,
+    phone_outcomes: OutcomeCache<PhoneView>,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(d: Duration) -> time::Duration {
+    time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2))
+}
+
+impl AuthService {
+    /// Wires the service.
+    pub fn new(
+        settings: AuthSettings,
+        ports: Ports,
+        master_key: &MasterKey,
+        keys: KeyRing,
+    ) -> Self {
+        Self {
+            settings,
+            ports,
+            sealer: master_key.sealer(),
+            phone_index: master_key.phone_index(),
+            keys: RwLock::new(Arc::new(keys)),
+            login_outcomes: OutcomeCache::new(100_000),
+            phone_outcomes: OutcomeCache::new(100_000),
+        }
+    }
+
+    /// The policy in force.
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// The current key ring (for the JWKS document and token checks).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a reloaded key ring (after `wxlogin keys rotate`).
+    pub fn replace_keys(&self, ring: KeyRing) {
+        let ring = Arc::new(ring);
+        match self.keys.write() {
+            Ok(mut guard) => *guard = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+    }
+
+    /// Resolves the request's appid: it must be configured; it may be left out when exactly
+    /// one app is.
+    pub fn resolve_app(&self, requested: Option<&str>) -> Result<AppId, AuthError> {
+        match requested {
+            Some(raw) => self
+                .settings
+                .apps
+                .iter()
+                .find(|a| a.as_str() == raw)
+                .cloned()
+                .ok_or(AuthError::UnknownApp),
+            None if self.settings.apps.len() == 1 => Ok(self.settings.apps[0].clone()),
+            None => Err(AuthError::UnknownApp),
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.ports.clock.now()
+    }
+
+    fn user_view(&self, user: &UserRecord) -> Result<UserView, AuthError> {
+        Ok(UserView {
+            user_id: user.id.to_string(),
+            nickname: user.nickname.clone(),
+            avatar_url: user.avatar_url.clone(),
+            phone_masked: self.open_user_phone(user)?.masked(),
+        })
+    }
+
+    fn open_user_phone(&self, user: &UserRecord) -> Result<Phone, AuthError> {
+        let text = self
+            .sealer
+            .open_string(&format!("phone:{}", user.id), &user.phone_sealed)
+            .map_err(|_| AuthError::Internal("a stored phone number does not open".into()))?;
+        Phone::from_storage_text(&text)
+    }
+
+    /// Starts a refresh family for `user` and issues its first pair of tokens.
+    async fn sign_in(&self, user: &UserId, appid: &AppId) -> Result<TokensView, AuthError> {
+        let now = self.now();
+        let family = FamilyRecord {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            user_id: user.clone(),
+            appid: appid.clone(),
+            created_at: now,
+        };
+        let refresh = Handle::generate("wxr_");
+        let record = RefreshRecord {
+            hash: refresh.hash(),
+            family_id: family.id.clone(),
+            created_at: now,
+            expires_at: now + secs(self.settings.refresh_ttl),
+        };
+        self.ports.tokens.create_family(&family, &record).await?;
+        self.tokens_for(&family, refresh, now)
+    }
+
+    fn tokens_for(
+        &self,
+        family: &FamilyRecord,
+        refresh: Handle,
+        now: OffsetDateTime,
+    ) -> Result<TokensView, AuthError> {
+        let keys = self.keys();
+        let claims = Claims {
+            iss: keys.issuer().to_owned(),
+            aud: keys.audience().to_owned(),
+            sub: family.user_id.to_string(),
+            iat: now.unix_timestamp(),
+            exp: (now + secs(self.settings.access_ttl)).unix_timestamp(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            sid: family.id.clone(),
+            appid: family.appid.to_string(),
+        };
+        let access_token = keys
+            .sign(&claims)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(TokensView {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_ttl.as_secs(),
+            refresh_token: refresh.into_secret(),
+            refresh_expires_in: self.settings.refresh_ttl.as_secs(),
+        })
+    }
+}
+
+/// Results the phone use case shares with login: kept here so both modules use one view type.
+pub(crate) type PhoneResult = Result<PhoneView, AuthError>;
+/// See [`PhoneResult`].
+pub(crate) type LoginResult = Result<LoginView, AuthError>;

@@ -1,0 +1,229 @@
+//! `POST /v1/phone`: verify the phone (code API or legacy encrypted data), then sign in or
+//! hand out a registration ticket.
+
+use tracing::instrument;
+
+use super::{AuthService, PhoneResult, RegistrationPolicy, secs};
+use crate::crypto::{Handle, HandleHash, sha256};
+use crate::error::AuthError;
+use crate::phone::Phone;
+use crate::ports::{SessionRecord, TicketRecord};
+use crate::secret::PhoneCode;
+use crate::service::login::MAX_CODE_LEN;
+use crate::views::PhoneView;
+use crate::wxcrypt::{DecryptError, Payload};
+
+/// How the phone number is proven.
+pub enum PhoneProof {
+    /// The current API: `e.detail.code`.
+    Code(PhoneCode),
+    /// The legacy API: `e.detail.encryptedData` and `e.detail.iv`.
+    Encrypted {
+        /// Base64 ciphertext.
+        encrypted_data: String,
+        /// Base64 iv.
+        iv: String,
+    },
+}
+
+impl std::fmt::Debug for PhoneProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Code(_) => f.write_str("PhoneProof::Code([redacted])"),
+            Self::Encrypted { .. } => f.write_str("PhoneProof::Encrypted([redacted])"),
+        }
+    }
+}
+
+impl AuthService {
+    /// Verifies the phone for the session's user. `appid`, when the client sends one, must be
+    /// the session's.
+    #[instrument(skip_all)]
+    pub async fn phone(
+        &self,
+        session: &str,
+        appid: Option<&str>,
+        proof: PhoneProof,
+    ) -> PhoneResult {
+        let session = self.live_session(session, appid).await?;
+        match proof {
+            PhoneProof::Code(code) => {
+                let raw = code.expose_secret();
+                if raw.is_empty() || raw.len() > MAX_CODE_LEN {
+                    return Err(AuthError::PhoneCodeInvalid {
+                        wechat_errcode: None,
+                    });
+                }
+                // Keyed by session too: another session presenting the same code must not be
+                // handed this session's outcome.
+                let key = sha256(&[b"phone", &session.hash.0, raw.as_bytes()]);
+                self.phone_outcomes
+                    .once(key, self.phone_by_code(&session, code))
+                    .await
+            }
+            PhoneProof::Encrypted { encrypted_data, iv } => {
+                let phone = self
+                    .phone_by_legacy_data(&session, &encrypted_data, &iv)
+                    .await?;
+                self.phone_verified(&session, phone).await
+            }
+        }
+    }
+
+    pub(super) async fn live_session(
+        &self,
+        presented: &str,
+        appid: Option<&str>,
+    ) -> Result<SessionRecord, AuthError> {
+        let hash = HandleHash::of(presented);
+        let session = self
+            .ports
+            .sessions
+            .live_session(&hash, self.now())
+            .await?
+            .ok_or(AuthError::SessionInvalid)?;
+        match appid {
+            Some(appid) if appid != session.identity.appid.as_str() => {
+                Err(AuthError::SessionInvalid)
+            }
+            _ => Ok(session),
+        }
+    }
+
+    async fn phone_by_code(&self, session: &SessionRecord, code: PhoneCode) -> PhoneResult {
+        let app = &session.identity.appid;
+        let info = self
+            .ports
+            .wechat
+            .phone_number(app, code)
+            .await
+            .map_err(|f| {
+                tracing::info!(failure = %f, "phone code exchange failed");
+                AuthError::from_phone_failure(&f)
+            })?;
+        if !info.watermark_appid.is_empty() && info.watermark_appid != app.as_str() {
+            return Err(AuthError::AppidMismatch);
+        }
+        let phone = Phone::from_parts(&info.country_code, &info.pure_phone_number)?;
+        self.phone_verified(session, phone).await
+    }
+
+    async fn phone_by_legacy_data(
+        &self,
+        session: &SessionRecord,
+        data: &str,
+        iv: &str,
+    ) -> Result<Phone, AuthError> {
+        let payload = Payload::parse(data, iv)
+            .map_err(|e| self.decrypt_failed(e, AuthError::PayloadMalformed))?;
+        let identity = &session.identity;
+        let keys = self
+            .ports
+            .sessions
+            .session_keys(&identity.appid, &identity.openid)
+            .await?
+            .ok_or(AuthError::SessionKeyStale)?;
+        let now = self.now();
+        let mut candidates = vec![&keys.current];
+        if let Some(previous) = &keys.previous
+            && now < keys.rotated_at + secs(self.settings.session_key_grace)
+        {
+            candidates.push(previous);
+        }
+        let context = format!("session_key:{}:{}", identity.appid, identity.openid);
+        let mut last = DecryptError::BadPadding;
+        for sealed in candidates {
+            let key = self
+                .sealer
+                .open_string(&context, sealed)
+                .map_err(|_| AuthError::Internal("a stored session_key does not open".into()))?;
+            match payload.decrypt_with(&key, identity.appid.as_str()) {
+                Ok(decrypted) => {
+                    self.check_watermark(decrypted.watermark_timestamp(), now)?;
+                    return Phone::from_legacy_json(&decrypted.json);
+                }
+                Err(e) if e.is_wrong_key() => last = e,
+                Err(DecryptError::AppidMismatch) => {
+                    return Err(
+                        self.decrypt_failed(DecryptError::AppidMismatch, AuthError::AppidMismatch)
+                    );
+                }
+                Err(e) => {
+                    return Err(AuthError::Internal(format!(
+                        "stored session_key unusable: {}",
+                        e.reason()
+                    )));
+                }
+            }
+        }
+        Err(self.decrypt_failed(last, AuthError::SessionKeyStale))
+    }
+
+    fn decrypt_failed(&self, reason: DecryptError, error: AuthError) -> AuthError {
+        metrics::counter!("wxlogin_decrypt_failures_total", "reason" => reason.reason())
+            .increment(1);
+        error
+    }
+
+    fn check_watermark(
+        &self,
+        timestamp: Option<i64>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), AuthError> {
+        let Some(ts) = timestamp else {
+            return Err(AuthError::WatermarkExpired);
+        };
+        let oldest = (now - secs(self.settings.watermark_window)).unix_timestamp();
+        let newest = (now + secs(self.settings.watermark_skew)).unix_timestamp();
+        if ts < oldest || ts > newest {
+            metrics::counter!("wxlogin_decrypt_failures_total", "reason" => "watermark_expired")
+                .increment(1);
+            return Err(AuthError::WatermarkExpired);
+        }
+        Ok(())
+    }
+
+    /// The phone is proven for this session: sign in its owner, or issue a ticket.
+    async fn phone_verified(&self, session: &SessionRecord, phone: Phone) -> PhoneResult {
+        let phone_hash = self.phone_index.hash(&phone.phone_number);
+        if let Some(user) = self.ports.users.user_by_phone(&phone_hash).await? {
+            // The contract: the openid is bound to the phone's owner from now on.
+            self.ports
+                .users
+                .bind_identity(&user.id, &session.identity, self.now())
+                .await?;
+            let tokens = self.sign_in(&user.id, &session.identity.appid).await?;
+            return Ok(PhoneView::Registered {
+                registered: true,
+                user: self.user_view(&user)?,
+                tokens,
+            });
+        }
+        if self.settings.registration == RegistrationPolicy::Closed {
+            return Err(AuthError::RegistrationClosed);
+        }
+        let now = self.now();
+        let ticket = Handle::generate("wxt_");
+        let hash = ticket.hash();
+        let record = TicketRecord {
+            hash,
+            identity: session.identity.clone(),
+            phone_sealed: self
+                .sealer
+                .seal(&ticket_context(&hash), phone.storage_text().as_bytes()),
+            created_at: now,
+            expires_at: now + secs(self.settings.ticket_ttl),
+        };
+        self.ports.users.put_ticket(&record).await?;
+        Ok(PhoneView::NotRegistered {
+            registered: false,
+            phone,
+            registration_ticket: ticket.into_secret(),
+            ticket_expires_in: self.settings.ticket_ttl.as_secs(),
+        })
+    }
+}
+
+pub(super) fn ticket_context(hash: &HandleHash) -> String {
+    format!("ticket-phone:{}", hex::encode(hash.0))
+}

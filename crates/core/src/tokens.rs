@@ -1,0 +1,366 @@
+//! Our own access tokens: Ed25519-signed JWTs (`alg: EdDSA`), their keys and the JWKS.
+//!
+//! Keys are generated on first start and stored with the private half sealed. Every instance
+//! signs with the newest key and verifies with all of them, so `wxlogin keys rotate` adds a
+//! key without breaking tokens already out there.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::crypto::Sealer;
+use crate::ports::{KeyStore, SigningKeyRecord, StoreError};
+
+/// The claims of an access token (the contract's list; nothing personal in them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer: the server's public URL.
+    pub iss: String,
+    /// Audience: `tokens.audience`.
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    /// Issued at (unix seconds).
+    pub iat: i64,
+    /// Expires at (unix seconds).
+    pub exp: i64,
+    /// Token id.
+    pub jti: String,
+    /// The refresh family this token belongs to.
+    pub sid: String,
+    /// The app the user signed in through.
+    pub appid: String,
+}
+
+/// Why a bearer token was refused. Deliberately coarse: the client only learns "401".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT we could parse, wrong algorithm, or bad signature.
+    #[error("malformed or forged token")]
+    Invalid,
+    /// The header names a key we don't have.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// `iss` or `aud` is not ours.
+    #[error("wrong issuer or audience")]
+    WrongAudience,
+    /// Past `exp`.
+    #[error("expired")]
+    Expired,
+}
+
+/// Failures loading or creating keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored private key did not open: the master key differs from the one that sealed it.
+    #[error("signing key {0} cannot be opened: is this the master key it was created with?")]
+    Sealed(String),
+    /// A stored key is malformed.
+    #[error("signing key {0} is malformed")]
+    Malformed(String),
+}
+
+struct LoadedKey {
+    kid: String,
+    generation: i64,
+    public_key: [u8; 32],
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// The signing keys in use: the newest signs, all verify.
+pub struct KeyRing {
+    keys: Vec<LoadedKey>,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("KeyRing")
+            .field("kids", &kids)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
+
+fn kid_for(public_key: &[u8; 32]) -> String {
+    // RFC 7638-style: derived from the key itself, so the same key always has the same kid.
+    let digest = Sha256::digest(public_key);
+    URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
+fn seal_context(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
+/// Creates a new key record with `generation` (not stored yet).
+pub fn new_key_record(
+    sealer: &Sealer,
+    generation: i64,
+    now: OffsetDateTime,
+) -> Result<SigningKeyRecord, KeyRingError> {
+    let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+    let public_key = signing.verifying_key().to_bytes();
+    let kid = kid_for(&public_key);
+    let der = signing
+        .to_pkcs8_der()
+        .map_err(|_| KeyRingError::Malformed(kid.clone()))?;
+    let private_sealed = sealer.seal(&seal_context(&kid), der.as_bytes());
+    Ok(SigningKeyRecord {
+        kid,
+        generation,
+        public_key: public_key.to_vec(),
+        private_sealed,
+        created_at: now,
+    })
+}
+
+impl KeyRing {
+    /// Loads the stored keys; on an empty store, creates the first one (safe when several
+    /// instances start at once: the unique generation elects one key, the others reload it).
+    pub async fn load_or_create(
+        store: &dyn KeyStore,
+        sealer: &Sealer,
+        issuer: String,
+        audience: String,
+        now: OffsetDateTime,
+    ) -> Result<Self, KeyRingError> {
+        let mut records = store.signing_keys().await?;
+        if records.is_empty() {
+            let first = new_key_record(sealer, 1, now)?;
+            store.insert_signing_key(&first).await?;
+            records = store.signing_keys().await?;
+        }
+        Self::from_records(&records, sealer, issuer, audience)
+    }
+
+    /// Adds a key one generation above the newest; returns its kid.
+    pub async fn rotate(
+        store: &dyn KeyStore,
+        sealer: &Sealer,
+        now: OffsetDateTime,
+    ) -> Result<String, KeyRingError> {
+        loop {
+            let next = store
+                .signing_keys()
+                .await?
+                .iter()
+                .map(|k| k.generation)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let record = new_key_record(sealer, next, now)?;
+            if store.insert_signing_key(&record).await? {
+                return Ok(record.kid);
+            }
+            // Another rotation took this generation at the same moment: go one higher.
+        }
+    }
+
+    /// Builds the ring from stored records.
+    pub fn from_records(
+        records: &[SigningKeyRecord],
+        sealer: &Sealer,
+        issuer: String,
+        audience: String,
+    ) -> Result<Self, KeyRingError> {
+        let mut keys = Vec::with_capacity(records.len());
+        for r in records {
+            let der = sealer
+                .open(&seal_context(&r.kid), &r.private_sealed)
+                .map_err(|_| KeyRingError::Sealed(r.kid.clone()))?;
+            let public_key: [u8; 32] = r
+                .public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyRingError::Malformed(r.kid.clone()))?;
+            keys.push(LoadedKey {
+                kid: r.kid.clone(),
+                generation: r.generation,
+                public_key,
+                encoding: EncodingKey::from_ed_der(&der),
+                decoding: DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(public_key))
+                    .map_err(|_| KeyRingError::Malformed(r.kid.clone()))?,
+            });
+        }
+        keys.sort_by_key(|k| k.generation);
+        if keys.is_empty() {
+            return Err(KeyRingError::Malformed("no keys".into()));
+        }
+        Ok(Self {
+            keys,
+            issuer,
+            audience,
+        })
+    }
+
+    /// The issuer (`iss`) of tokens signed here.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience (`aud`) of tokens signed here.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The kid that signs new tokens.
+    pub fn current_kid(&self) -> &str {
+        self.keys.last().map_or("", |k| k.kid.as_str())
+    }
+
+    /// Signs claims with the newest key.
+    pub fn sign(&self, claims: &Claims) -> Result<String, KeyRingError> {
+        let key = self
+            .keys
+            .last()
+            .ok_or_else(|| KeyRingError::Malformed("no keys".into()))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .map_err(|_| KeyRingError::Malformed(key.kid.clone()))
+    }
+
+    /// Verifies signature, algorithm, kid, issuer, audience and expiry (against `now`, not the
+    /// system clock, so tests can move time).
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false; // checked below against our clock
+        validation.required_spec_claims.clear();
+        validation.validate_aud = false; // checked below, so the error is precise
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        if claims.iss != self.issuer || claims.aud != self.audience {
+            return Err(TokenError::WrongAudience);
+        }
+        if claims.exp <= now.unix_timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// The JWKS document: every key this ring verifies with.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = self
+            .keys
+            .iter()
+            .rev()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
+                    "kid": k.kid, "x": URL_SAFE_NO_PAD.encode(k.public_key),
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// A key ring that can be swapped when keys are reloaded, without locking readers for long.
+pub type SharedKeyRing = Arc<std::sync::RwLock<Arc<KeyRing>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    fn ring() -> (KeyRing, Sealer) {
+        let sealer = MasterKey::generate().sealer();
+        let rec = new_key_record(&sealer, 1, OffsetDateTime::now_utc()).unwrap();
+        let ring =
+            KeyRing::from_records(&[rec], &sealer, "https://iss".into(), "wxlogin".into()).unwrap();
+        (ring, sealer)
+    }
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            iss: "https://iss".into(),
+            aud: "wxlogin".into(),
+            sub: "u1".into(),
+            iat: 0,
+            exp,
+            jti: "j".into(),
+            sid: "s".into(),
+            appid: "wx1".into(),
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_until_it_expires() {
+        let (ring, _) = ring();
+        let now = OffsetDateTime::now_utc();
+        let c = claims(now.unix_timestamp() + 60);
+        let token = ring.sign(&c).unwrap();
+        assert_eq!(ring.verify(&token, now).unwrap(), c);
+        assert_eq!(
+            ring.verify(&token, now + time::Duration::seconds(60)),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn tokens_from_another_ring_or_tampered_are_refused() {
+        let (ring, _) = ring();
+        let (other, _) = ring_pair_other();
+        let now = OffsetDateTime::now_utc();
+        let token = other.sign(&claims(now.unix_timestamp() + 60)).unwrap();
+        assert_eq!(ring.verify(&token, now), Err(TokenError::UnknownKey));
+        let good = ring.sign(&claims(now.unix_timestamp() + 60)).unwrap();
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let forged = URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&claims(now.unix_timestamp() + 9999)).unwrap());
+        parts[1] = &forged;
+        assert_eq!(ring.verify(&parts.join("."), now), Err(TokenError::Invalid));
+        assert_eq!(ring.verify("garbage", now), Err(TokenError::Invalid));
+    }
+
+    fn ring_pair_other() -> (KeyRing, Sealer) {
+        ring()
+    }
+
+    #[test]
+    fn a_private_key_sealed_under_another_master_key_is_reported() {
+        let sealer = MasterKey::generate().sealer();
+        let rec = new_key_record(&sealer, 1, OffsetDateTime::now_utc()).unwrap();
+        let err = KeyRing::from_records(
+            &[rec],
+            &MasterKey::generate().sealer(),
+            "i".into(),
+            "a".into(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, KeyRingError::Sealed(_)));
+    }
+
+    #[test]
+    fn the_jwks_lists_every_key_as_okp_ed25519() {
+        let (ring, _) = ring();
+        let jwks = ring.jwks();
+        assert_eq!(jwks["keys"][0]["kty"], "OKP");
+        assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+        assert_eq!(jwks["keys"][0]["kid"], ring.current_kid());
+    }
+}

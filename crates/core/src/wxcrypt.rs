@@ -1,0 +1,307 @@
+//! Legacy encrypted data (WXBizDataCrypt): AES-128-CBC, PKCS#7, base64, watermark check.
+//!
+//! Strict where WeChat's own demos are lax: the key and iv must decode to exactly 16 bytes (a
+//! length-agnostic AES would happily run AES-192 on a 24-byte key), the ciphertext must be a
+//! non-zero multiple of 16, every pad byte is checked, and the watermark must name our appid.
+//! The checks run in the order of `docs/wechat-api.md` section 5, so each failure has one
+//! well-defined kind. Nothing here panics on any input (a property test feeds it noise).
+
+use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::NoPadding};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value};
+
+type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
+
+/// Why a decryption failed, in the order the checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecryptError {
+    /// One of the three inputs is not strict standard base64.
+    #[error("malformed base64")]
+    MalformedBase64,
+    /// The session_key does not decode to 16 bytes (our own stored value is wrong).
+    #[error("session_key is not 16 bytes")]
+    BadKeyLength,
+    /// The iv does not decode to 16 bytes.
+    #[error("iv is not 16 bytes")]
+    BadIvLength,
+    /// The ciphertext is empty or not a multiple of 16 bytes.
+    #[error("ciphertext length is not a non-zero multiple of 16")]
+    BadCiphertextLength,
+    /// The last block does not end in strict PKCS#7 padding: nearly always a wrong (rotated) key.
+    #[error("bad padding")]
+    BadPadding,
+    /// The plaintext is not UTF-8 JSON object: typically a wrong iv, sometimes a wrong key.
+    #[error("plaintext is not a JSON object")]
+    NotJson,
+    /// `watermark.appid` is missing or is another app's.
+    #[error("watermark appid mismatch")]
+    AppidMismatch,
+}
+
+impl DecryptError {
+    /// A stable label for metrics and logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::MalformedBase64 => "malformed_base64",
+            Self::BadKeyLength => "bad_key_length",
+            Self::BadIvLength => "bad_iv_length",
+            Self::BadCiphertextLength => "bad_ciphertext_length",
+            Self::BadPadding => "bad_padding",
+            Self::NotJson => "not_json",
+            Self::AppidMismatch => "appid_mismatch",
+        }
+    }
+
+    /// True when the input itself is broken, whatever key we try (base64, iv or data length).
+    pub fn is_malformed_input(self) -> bool {
+        matches!(
+            self,
+            Self::MalformedBase64 | Self::BadIvLength | Self::BadCiphertextLength
+        )
+    }
+
+    /// True when the cause is most likely a session_key other than the one that encrypted it.
+    pub fn is_wrong_key(self) -> bool {
+        matches!(self, Self::BadPadding | Self::NotJson)
+    }
+}
+
+/// A successful decryption: the exact plaintext and its parsed JSON object.
+#[derive(Clone)]
+pub struct Decrypted {
+    /// The unpadded plaintext, byte for byte.
+    pub plaintext: String,
+    /// The plaintext parsed as a JSON object.
+    pub json: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Holds phone numbers and openids: never print the content.
+        f.write_str("Decrypted([redacted])")
+    }
+}
+
+impl Decrypted {
+    /// `watermark.timestamp`, when present and an integer.
+    pub fn watermark_timestamp(&self) -> Option<i64> {
+        self.json.get("watermark")?.get("timestamp")?.as_i64()
+    }
+}
+
+fn b64(input: &str) -> Result<Vec<u8>, DecryptError> {
+    // The standard engine is strict: canonical padding, no whitespace, no URL alphabet.
+    STANDARD
+        .decode(input)
+        .map_err(|_| DecryptError::MalformedBase64)
+}
+
+/// Inputs decoded and length-checked, ready to try against one or more keys.
+pub struct Payload {
+    iv: [u8; 16],
+    ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Payload {
+    /// Decodes and checks `encrypted_data` and `iv` as a client sent them.
+    ///
+    /// Order: iv base64, iv length, data base64, data length (the key is checked per try).
+    pub fn parse(encrypted_data: &str, iv: &str) -> Result<Self, DecryptError> {
+        let iv = b64(iv)?;
+        let iv: [u8; 16] = iv.try_into().map_err(|_| DecryptError::BadIvLength)?;
+        let ciphertext = b64(encrypted_data)?;
+        if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+            return Err(DecryptError::BadCiphertextLength);
+        }
+        Ok(Self { iv, ciphertext })
+    }
+
+    /// Decrypts with one session_key (base64 text) and checks the watermark against `appid`.
+    pub fn decrypt_with(&self, session_key: &str, appid: &str) -> Result<Decrypted, DecryptError> {
+        let key = b64(session_key)?;
+        let key: [u8; 16] = key.try_into().map_err(|_| DecryptError::BadKeyLength)?;
+        let mut buf = self.ciphertext.clone();
+        // Lengths are checked above, so this cannot fail; map rather than unwrap anyway.
+        let plain = Aes128CbcDec::new(&key.into(), &self.iv.into())
+            .decrypt_padded_mut::<NoPadding>(&mut buf)
+            .map_err(|_| DecryptError::BadCiphertextLength)?;
+        let len = strip_pkcs7(plain)?;
+        buf.truncate(len);
+        let plaintext = String::from_utf8(buf).map_err(|_| DecryptError::NotJson)?;
+        let Ok(Value::Object(json)) = serde_json::from_str::<Value>(&plaintext) else {
+            return Err(DecryptError::NotJson);
+        };
+        let watermark_appid = json
+            .get("watermark")
+            .and_then(|w| w.get("appid"))
+            .and_then(Value::as_str);
+        if watermark_appid != Some(appid) {
+            return Err(DecryptError::AppidMismatch);
+        }
+        Ok(Decrypted { plaintext, json })
+    }
+}
+
+/// Checks strict PKCS#7 (n in 1..=16, all n bytes equal to n) and returns the unpadded length.
+fn strip_pkcs7(block_aligned: &[u8]) -> Result<usize, DecryptError> {
+    let n = usize::from(*block_aligned.last().ok_or(DecryptError::BadPadding)?);
+    if n == 0 || n > 16 || n > block_aligned.len() {
+        return Err(DecryptError::BadPadding);
+    }
+    let (body, pad) = block_aligned.split_at(block_aligned.len() - n);
+    if pad.iter().any(|&b| usize::from(b) != n) {
+        return Err(DecryptError::BadPadding);
+    }
+    Ok(body.len())
+}
+
+/// The whole pipeline for one key, in the documented check order:
+/// key base64 → key length → iv base64 → iv length → data base64 → data length → AES →
+/// strict PKCS#7 → UTF-8 JSON object → watermark appid.
+pub fn decrypt(
+    session_key: &str,
+    encrypted_data: &str,
+    iv: &str,
+    appid: &str,
+) -> Result<Decrypted, DecryptError> {
+    let key = b64(session_key)?;
+    if key.len() != 16 {
+        return Err(DecryptError::BadKeyLength);
+    }
+    Payload::parse(encrypted_data, iv)?.decrypt_with(session_key, appid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(serde::Deserialize)]
+    struct Vector {
+        name: String,
+        kind: String,
+        appid: String,
+        session_key: String,
+        iv: String,
+        encrypted_data: String,
+        expected_plaintext: Option<String>,
+        expected: Option<Value>,
+        expected_error: Option<String>,
+    }
+
+    fn vectors_from(path: &std::path::Path) -> Vec<Vector> {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn check_all(vectors: &[Vector]) {
+        assert!(vectors.len() >= 10, "expected the full vector set");
+        for v in vectors {
+            let got = decrypt(&v.session_key, &v.encrypted_data, &v.iv, &v.appid);
+            match v.kind.as_str() {
+                "positive" => {
+                    let d = got.unwrap_or_else(|e| panic!("{}: {e:?}", v.name));
+                    assert_eq!(
+                        Some(&d.plaintext),
+                        v.expected_plaintext.as_ref(),
+                        "{}",
+                        v.name
+                    );
+                    assert_eq!(
+                        Some(&Value::Object(d.json)),
+                        v.expected.as_ref(),
+                        "{}",
+                        v.name
+                    );
+                }
+                "negative" => {
+                    let err = got.err().unwrap_or_else(|| panic!("{} decrypted", v.name));
+                    assert_eq!(
+                        Some(err.reason()),
+                        v.expected_error.as_deref(),
+                        "{}",
+                        v.name
+                    );
+                }
+                other => panic!("unknown kind {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_vector_in_the_repository_copy_behaves_as_specified() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/wx-vectors.json");
+        check_all(&vectors_from(&path));
+    }
+
+    #[test]
+    fn every_vector_in_the_shared_folder_behaves_as_specified() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/vectors/wx-vectors.json");
+        if !path.exists() {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOTICE: {} missing; tested the repository copy only",
+                path.display()
+            );
+            return;
+        }
+        check_all(&vectors_from(&path));
+    }
+
+    #[test]
+    fn a_wrong_key_is_reported_as_a_wrong_key_not_as_bad_input() {
+        assert!(DecryptError::BadPadding.is_wrong_key());
+        assert!(DecryptError::NotJson.is_wrong_key());
+        assert!(!DecryptError::AppidMismatch.is_wrong_key());
+        assert!(DecryptError::BadIvLength.is_malformed_input());
+    }
+
+    #[test]
+    fn ivs_of_impossible_lengths_are_malformed() {
+        for len in [0usize, 15, 17, 1000] {
+            let iv = STANDARD.encode(vec![7u8; len]);
+            let err = Payload::parse(&STANDARD.encode([0u8; 32]), &iv).unwrap_err();
+            assert_eq!(err, DecryptError::BadIvLength, "len {len}");
+        }
+    }
+
+    #[test]
+    fn ciphertexts_of_odd_lengths_are_malformed() {
+        let iv = STANDARD.encode([1u8; 16]);
+        for len in [0usize, 1, 15, 17, 31, 33] {
+            let err = Payload::parse(&STANDARD.encode(vec![0u8; len]), &iv).unwrap_err();
+            assert_eq!(err, DecryptError::BadCiphertextLength, "len {len}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_strings_never_panic(key in ".{0,40}", data in ".{0,200}", iv in ".{0,40}", appid in ".{0,20}") {
+            let _ = decrypt(&key, &data, &iv, &appid);
+        }
+
+        #[test]
+        fn arbitrary_bytes_under_a_valid_key_never_panic_and_never_decrypt_to_another_app(
+            key in proptest::array::uniform16(any::<u8>()),
+            iv in proptest::array::uniform16(any::<u8>()),
+            data in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let res = decrypt(&STANDARD.encode(key), &STANDARD.encode(&data), &STANDARD.encode(iv), "wx-proptest");
+            // Random bytes can't carry a watermark naming this appid (or only with negligible odds).
+            prop_assert!(res.is_err());
+        }
+    }
+}

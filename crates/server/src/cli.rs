@@ -1,0 +1,277 @@
+//! The `wxlogin` command line: `serve`, `sim`, `migrate`, `keys rotate`, `gen-master-key`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use wxlogin_core::tokens::KeyRing;
+use wxlogin_wechat_sim::{Sim, SimApp, SimConfig};
+
+use crate::config::{self, RawConfig, Settings};
+use crate::dev::{self, DevOptions};
+use crate::startup::{self, Application, Overrides};
+use crate::telemetry::{self, LogFormat};
+
+/// What a command failed with, for `main` to print.
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+/// wxlogin: a self-hosted login server for WeChat Mini Programs.
+#[derive(Debug, Parser)]
+#[command(name = "wxlogin", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "pretty",
+        env = "WXLOGIN_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server.
+    Serve(ServeArgs),
+    /// Run the WeChat simulator alone.
+    Sim(SimArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(TargetArgs),
+    /// Manage token-signing keys.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Print a new random master key (standard base64 of 32 bytes) for `secrets.master_key_file`.
+    GenMasterKey,
+}
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Add a new signing key; new tokens are signed with it, older ones still verify.
+    Rotate(TargetArgs),
+}
+
+/// Which deployment a maintenance command acts on.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The deployment's config file.
+    #[arg(long, conflicts_with = "dev")]
+    pub config: Option<PathBuf>,
+    /// The dev-mode data directory instead.
+    #[arg(long)]
+    pub dev: bool,
+    /// Dev mode's data directory.
+    #[arg(long, default_value = "./wxlogin-data")]
+    pub data_dir: PathBuf,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Dev mode: SQLite in --data-dir, the simulator in process, the dev app, no setup.
+    #[arg(long)]
+    pub dev: bool,
+    /// A config file (required without --dev; layered over the dev defaults with it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Bind address (dev mode; otherwise `http.host`).
+    #[arg(long)]
+    pub host: Option<IpAddr>,
+    /// API port (dev mode default 9012; otherwise `http.port`).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The simulator's port in dev mode.
+    #[arg(long, default_value_t = 9100)]
+    pub sim_port: u16,
+    /// Dev mode's data directory.
+    #[arg(long, default_value = "./wxlogin-data")]
+    pub data_dir: PathBuf,
+}
+
+/// `sim` options.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Bind address.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port.
+    #[arg(long, default_value_t = 9100)]
+    pub port: u16,
+    /// An app the simulator knows, as APPID:SECRET (repeatable; default: the dev app).
+    #[arg(long = "app")]
+    pub apps: Vec<String>,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    telemetry::init_tracing(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Sim(args) => sim(args).await,
+        Command::Migrate(target) => {
+            let settings = target_settings(&target)?;
+            startup::open_store(&settings).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Rotate(target),
+        } => {
+            let settings = target_settings(&target)?;
+            let store = startup::open_store(&settings).await?;
+            let kid = KeyRing::rotate(
+                store.as_ref(),
+                &settings.master_key.sealer(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?;
+            println!("added signing key {kid}; running instances pick it up when they reload keys");
+            Ok(())
+        }
+        Command::GenMasterKey => {
+            println!(
+                "{}",
+                wxlogin_core::crypto::MasterKey::generate().to_base64()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn target_settings(target: &TargetArgs) -> Result<Settings, CliError> {
+    if target.dev {
+        let opts = DevOptions {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 9012,
+            sim_port: 9100,
+            data_dir: target.data_dir.clone(),
+        };
+        let raw = config::load(dev::base_config(&opts), None)?;
+        return Ok(Settings::from_raw(
+            raw,
+            Some(dev::master_key(&target.data_dir)?),
+        )?);
+    }
+    let Some(path) = &target.config else {
+        return Err("give --config FILE, or --dev for the dev data directory".into());
+    };
+    Ok(Settings::from_raw(
+        config::load(RawConfig::default(), Some(path))?,
+        None,
+    )?)
+}
+
+async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = shutdown_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    if !args.dev {
+        let Some(path) = &args.config else {
+            return Err(
+                "give --config FILE for a real deployment, or --dev to try wxlogin with no setup"
+                    .into(),
+            );
+        };
+        let mut raw = config::load(RawConfig::default(), Some(path))?;
+        if let Some(host) = args.host {
+            raw.http.host = host.to_string();
+        }
+        if let Some(port) = args.port {
+            raw.http.port = port;
+        }
+        let settings = Settings::from_raw(raw, None)?;
+        let app = Application::build(&settings, Overrides::default()).await?;
+        tracing::info!(addr = %app.local_addr(), issuer = %settings.issuer(), "wxlogin listening");
+        app.run(stopped()).await?;
+        return Ok(());
+    }
+
+    let opts = DevOptions {
+        host: args.host.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        port: args.port.unwrap_or(9012),
+        sim_port: args.sim_port,
+        data_dir: args.data_dir.clone(),
+    };
+    let raw = config::load(dev::base_config(&opts), args.config.as_deref())?;
+    let settings = Settings::from_raw(raw, Some(dev::master_key(&opts.data_dir)?))?;
+    let sim = dev::start_simulator(opts.host, opts.sim_port, stopped())
+        .await
+        .map_err(|e| format!("cannot start the simulator on port {}: {e}", opts.sim_port))?;
+    let app = Application::build(&settings, Overrides::default()).await?;
+    let api = format!("http://{}", display_addr(app.local_addr()));
+    println!("{}", dev::banner(&api, &sim.base_url(), &opts.data_dir));
+    app.run(stopped()).await?;
+    Ok(())
+}
+
+fn display_addr(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port())
+    } else {
+        addr
+    }
+}
+
+async fn sim(args: SimArgs) -> Result<(), CliError> {
+    let apps = if args.apps.is_empty() {
+        vec![SimApp::dev()]
+    } else {
+        args.apps
+            .iter()
+            .map(|spec| SimApp::parse_cli(spec))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
+    let handle = wxlogin_wechat_sim::spawn(
+        listener,
+        Sim::new(SimConfig::with_apps(apps)),
+        shutdown_signal(),
+    )
+    .await?;
+    println!(
+        "WeChat simulator listening on {} (control API under /_sim/v1/)",
+        handle.base_url()
+    );
+    handle.wait().await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,684 @@
+//! Typed configuration: one TOML file, `WXLOGIN__SECTION__KEY` environment overrides, and
+//! secrets read from files (`secret_file`, `master_key_file`, `url_file`).
+//!
+//! Key names are part of the contract (`docs/configuration.md`). Unknown keys are refused,
+//! naming the key, so a typo never falls back to a default silently.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use wxlogin_core::RegistrationPolicy;
+use wxlogin_core::crypto::MasterKey;
+use wxlogin_core::ids::AppId;
+use wxlogin_core::secret::AppSecret;
+
+/// The configuration could not be used. The message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Parsing or merging failed (figment names the key and the source).
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    /// A key is missing or malformed.
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid {
+        /// The dotted key.
+        key: String,
+        /// What is wrong, without its value.
+        problem: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The file as written (every field optional where the contract has a default).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The token issuer and the base of `jwks_uri`.
+    pub public_url: Option<String>,
+    /// `[http]`.
+    #[serde(default)]
+    pub http: HttpSection,
+    /// `[database]`.
+    #[serde(default)]
+    pub database: DatabaseSection,
+    /// `[redis]` (used by the scale-out setup).
+    #[serde(default)]
+    pub redis: RedisSection,
+    /// `[wechat]`.
+    #[serde(default)]
+    pub wechat: WeChatSection,
+    /// `[[apps]]`.
+    #[serde(default)]
+    pub apps: Vec<AppSection>,
+    /// `[registration]`.
+    #[serde(default)]
+    pub registration: RegistrationSection,
+    /// `[tokens]`.
+    #[serde(default)]
+    pub tokens: TokensSection,
+    /// `[sessions]`.
+    #[serde(default)]
+    pub sessions: SessionsSection,
+    /// `[rate_limits]`.
+    #[serde(default)]
+    pub rate_limits: RateLimitsSection,
+    /// `[secrets]`.
+    #[serde(default)]
+    pub secrets: SecretsSection,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Bind address.
+    pub host: String,
+    /// Bind port.
+    pub port: u16,
+    /// Whole-request time limit, seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 9012,
+            request_timeout_secs: 15,
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// `sqlite://…`, later `postgres://…` or `mysql://…`.
+    pub url: Option<String>,
+    /// A file holding the URL (when it carries a password).
+    pub url_file: Option<PathBuf>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            url_file: None,
+            max_connections: 8,
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSection")
+            .field(
+                "url",
+                &self.url.as_deref().map(wxlogin_store_sql::redact_url),
+            )
+            .field("url_file", &self.url_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[redis]`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSection {
+    /// `redis://…`.
+    pub url: Option<String>,
+    /// A file holding the URL.
+    pub url_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RedisSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSection")
+            .field(
+                "url",
+                &self.url.as_deref().map(wxlogin_store_sql::redact_url),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[wechat]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeChatSection {
+    /// WeChat's API host, or the simulator's.
+    pub base_url: String,
+    /// TCP connect limit, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Whole-call limit, milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for WeChatSection {
+    fn default() -> Self {
+        Self {
+            base_url: wxlogin_wechat::WECHAT_BASE_URL.into(),
+            connect_timeout_ms: 2000,
+            request_timeout_ms: 5000,
+        }
+    }
+}
+
+/// One `[[apps]]` entry.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    /// The Mini Program's AppID.
+    pub appid: String,
+    /// The AppSecret in clear (prefer `secret_file`).
+    pub secret: Option<String>,
+    /// A file holding the AppSecret.
+    pub secret_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AppSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSection")
+            .field("appid", &self.appid)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("secret_file", &self.secret_file)
+            .finish()
+    }
+}
+
+/// `[registration]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationSection {
+    /// `open` or `closed`.
+    pub policy: RegistrationPolicy,
+    /// Registration ticket lifetime, seconds.
+    pub ticket_ttl_secs: u64,
+}
+
+impl Default for RegistrationSection {
+    fn default() -> Self {
+        Self {
+            policy: RegistrationPolicy::Open,
+            ticket_ttl_secs: 600,
+        }
+    }
+}
+
+/// `[tokens]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensSection {
+    /// `aud` of access tokens.
+    pub audience: String,
+    /// Access token lifetime, seconds.
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime, seconds (renewed on each rotation).
+    pub refresh_ttl_secs: u64,
+}
+
+impl Default for TokensSection {
+    fn default() -> Self {
+        Self {
+            audience: "wxlogin".into(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// `[sessions]` (an addition to the contract's names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsSection {
+    /// Mini-program session lifetime, seconds.
+    pub ttl_secs: u64,
+    /// How long the previous session_key still decrypts after a new login, seconds.
+    pub session_key_grace_secs: u64,
+    /// How old a legacy watermark may be, seconds.
+    pub watermark_window_secs: u64,
+    /// How far in the future a watermark may be, seconds.
+    pub watermark_skew_secs: u64,
+}
+
+impl Default for SessionsSection {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 30 * 24 * 3600,
+            session_key_grace_secs: 300,
+            watermark_window_secs: 600,
+            watermark_skew_secs: 60,
+        }
+    }
+}
+
+/// `[rate_limits]`: token buckets per key; a rate of 0 turns that limit off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsSection {
+    /// Per client IP, requests per second.
+    pub per_ip_per_second: u32,
+    /// Per client IP, burst.
+    pub per_ip_burst: u32,
+    /// Per openid on /v1/phone and /v1/register, per second.
+    pub per_openid_per_second: u32,
+    /// Per openid, burst.
+    pub per_openid_burst: u32,
+    /// Per phone, per second.
+    pub per_phone_per_second: u32,
+    /// Per phone, burst.
+    pub per_phone_burst: u32,
+    /// CIDRs whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for RateLimitsSection {
+    fn default() -> Self {
+        Self {
+            per_ip_per_second: 50,
+            per_ip_burst: 200,
+            per_openid_per_second: 5,
+            per_openid_burst: 20,
+            per_phone_per_second: 1,
+            per_phone_burst: 10,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl RateLimitsSection {
+    /// Every limit off (`serve --dev` without a config file).
+    pub fn off() -> Self {
+        Self {
+            per_ip_per_second: 0,
+            per_ip_burst: 0,
+            per_openid_per_second: 0,
+            per_openid_burst: 0,
+            per_phone_per_second: 0,
+            per_phone_burst: 0,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// `[secrets]`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsSection {
+    /// Standard base64 of 32 bytes (prefer `master_key_file`).
+    pub master_key: Option<String>,
+    /// A file holding it.
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SecretsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsSection")
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("master_key_file", &self.master_key_file)
+            .finish()
+    }
+}
+
+/// Merges the layers: `base` (dev defaults or nothing), the file, then the environment.
+pub fn load(base: RawConfig, file: Option<&Path>) -> Result<RawConfig, ConfigError> {
+    let mut fig = Figment::from(Serialized::defaults(base));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(invalid(
+                "--config",
+                format!("file {} does not exist", path.display()),
+            ));
+        }
+        fig = fig.merge(Toml::file(path));
+    }
+    fig.merge(Env::prefixed("WXLOGIN__").split("__"))
+        .extract()
+        .map_err(|e| ConfigError::Load(Box::new(e)))
+}
+
+/// The configuration, checked and converted to domain types.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer.
+    pub public_url: Url,
+    /// Bind host.
+    pub host: IpAddr,
+    /// Bind port (0 picks one).
+    pub port: u16,
+    /// Whole-request limit.
+    pub request_timeout: std::time::Duration,
+    /// Database URL (may hold a password: never print it).
+    pub database_url: DatabaseUrl,
+    /// Pool size.
+    pub database_max_connections: u32,
+    /// WeChat base URL.
+    pub wechat_base_url: Url,
+    /// WeChat connect limit.
+    pub wechat_connect_timeout: std::time::Duration,
+    /// WeChat call limit.
+    pub wechat_request_timeout: std::time::Duration,
+    /// The apps and their secrets.
+    pub apps: Vec<(AppId, AppSecret)>,
+    /// The master key.
+    pub master_key: MasterKey,
+    /// The rest, as written.
+    pub raw: RawConfig,
+}
+
+/// A database URL that prints with its password masked.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: String) -> Self {
+        Self(SecretString::from(url))
+    }
+
+    /// The full URL, to connect with.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&wxlogin_store_sql::redact_url(self.0.expose_secret()))
+            .finish()
+    }
+}
+
+fn read_secret_file(key: &str, path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(invalid(key, format!("{} is empty", path.display())));
+    }
+    Ok(text)
+}
+
+/// The value of `key`, given in clear or as `key_file`; exactly one of them.
+fn secret_value(
+    key: &str,
+    clear: Option<&String>,
+    file: Option<&PathBuf>,
+) -> Result<Option<String>, ConfigError> {
+    match (clear, file) {
+        (Some(_), Some(_)) => Err(invalid(
+            key,
+            format!("give either `{key}` or `{key}_file`, not both"),
+        )),
+        (Some(v), None) if v.trim().is_empty() => Err(invalid(key, "is empty")),
+        (Some(v), None) => Ok(Some(v.trim().to_owned())),
+        (None, Some(path)) => read_secret_file(&format!("{key}_file"), path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+impl Settings {
+    /// Checks every rule of the contract and converts. `master_key` is passed in when dev
+    /// mode generated it; otherwise it must be configured.
+    pub fn from_raw(
+        raw: RawConfig,
+        dev_master_key: Option<MasterKey>,
+    ) -> Result<Self, ConfigError> {
+        let public_url = raw
+            .public_url
+            .as_deref()
+            .ok_or_else(|| invalid("public_url", "is required"))?;
+        let public_url =
+            Url::parse(public_url).map_err(|e| invalid("public_url", e.to_string()))?;
+        match public_url.scheme() {
+            "https" => {}
+            "http" if is_loopback_url(&public_url) => {}
+            _ => {
+                return Err(invalid(
+                    "public_url",
+                    "must be https (plain http only on a loopback address)",
+                ));
+            }
+        }
+        let host: IpAddr = raw
+            .http
+            .host
+            .parse()
+            .map_err(|_| invalid("http.host", "must be an IP address"))?;
+
+        let db = secret_value(
+            "database.url",
+            raw.database.url.as_ref(),
+            raw.database.url_file.as_ref(),
+        )?
+        .unwrap_or_else(|| "sqlite://./wxlogin-data/wxlogin.db".to_owned());
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://")
+            || db.starts_with("mysql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or mysql://",
+            ));
+        }
+
+        let wechat_base_url = Url::parse(&raw.wechat.base_url)
+            .map_err(|e| invalid("wechat.base_url", e.to_string()))?;
+        if !(wechat_base_url.scheme() == "https" || is_loopback_url(&wechat_base_url)) {
+            return Err(invalid(
+                "wechat.base_url",
+                "must be https, or a loopback address where a simulator runs",
+            ));
+        }
+
+        if raw.apps.is_empty() {
+            return Err(invalid("apps", "at least one [[apps]] entry is required"));
+        }
+        let mut apps = Vec::with_capacity(raw.apps.len());
+        for (i, app) in raw.apps.iter().enumerate() {
+            let appid = AppId::parse(app.appid.clone())
+                .map_err(|_| invalid(format!("apps[{i}].appid"), "is missing or malformed"))?;
+            if apps.iter().any(|(a, _): &(AppId, AppSecret)| a == &appid) {
+                return Err(invalid(format!("apps[{i}].appid"), "is configured twice"));
+            }
+            let secret = secret_value(
+                &format!("apps[{i}].secret"),
+                app.secret.as_ref(),
+                app.secret_file.as_ref(),
+            )?
+            .ok_or_else(|| invalid(format!("apps[{i}].secret"), "is required (or secret_file)"))?;
+            apps.push((appid, AppSecret::new(secret)));
+        }
+
+        let master_key = match secret_value(
+            "secrets.master_key",
+            raw.secrets.master_key.as_ref(),
+            raw.secrets.master_key_file.as_ref(),
+        )? {
+            Some(text) => MasterKey::from_base64(&text)
+                .map_err(|e| invalid("secrets.master_key", e.to_string()))?,
+            None => dev_master_key.ok_or_else(|| {
+                invalid(
+                    "secrets.master_key_file",
+                    "is required (or secrets.master_key)",
+                )
+            })?,
+        };
+        if raw.tokens.audience.is_empty() {
+            return Err(invalid("tokens.audience", "is empty"));
+        }
+        if raw.tokens.access_ttl_secs == 0
+            || raw.tokens.refresh_ttl_secs == 0
+            || raw.sessions.ttl_secs == 0
+        {
+            return Err(invalid("tokens", "lifetimes must be positive"));
+        }
+        Ok(Self {
+            public_url,
+            host,
+            port: raw.http.port,
+            request_timeout: std::time::Duration::from_secs(raw.http.request_timeout_secs.max(1)),
+            database_url: DatabaseUrl::new(db),
+            database_max_connections: raw.database.max_connections.max(1),
+            wechat_base_url,
+            wechat_connect_timeout: std::time::Duration::from_millis(
+                raw.wechat.connect_timeout_ms.max(1),
+            ),
+            wechat_request_timeout: std::time::Duration::from_millis(
+                raw.wechat.request_timeout_ms.max(1),
+            ),
+            apps,
+            master_key,
+            raw,
+        })
+    }
+
+    /// The issuer string: the public URL without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> RawConfig {
+        RawConfig {
+            public_url: Some("https://auth.example.com".into()),
+            apps: vec![AppSection {
+                appid: "wx1".into(),
+                secret: Some("s3cr3t-value".into()),
+                secret_file: None,
+            }],
+            secrets: SecretsSection {
+                master_key: Some(MasterKey::generate().to_base64()),
+                master_key_file: None,
+            },
+            ..RawConfig::default()
+        }
+    }
+
+    fn problem(raw: RawConfig) -> String {
+        Settings::from_raw(raw, None).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_minimal_config_is_accepted_with_the_contract_defaults() {
+        let s = Settings::from_raw(minimal(), None).unwrap();
+        assert_eq!(s.port, 9012);
+        assert_eq!(s.raw.tokens.audience, "wxlogin");
+        assert_eq!(s.raw.registration.policy, RegistrationPolicy::Open);
+        assert_eq!(s.wechat_base_url.as_str(), "https://api.weixin.qq.com/");
+        assert_eq!(s.issuer(), "https://auth.example.com");
+    }
+
+    #[test]
+    fn missing_or_bad_required_keys_are_named() {
+        let mut raw = minimal();
+        raw.public_url = None;
+        assert!(problem(raw).contains("public_url"));
+        let mut raw = minimal();
+        raw.public_url = Some("http://auth.example.com".into());
+        assert!(problem(raw).contains("public_url"));
+        let mut raw = minimal();
+        raw.wechat.base_url = "http://10.0.0.1:9100".into();
+        assert!(problem(raw).contains("wechat.base_url"));
+        let mut raw = minimal();
+        raw.apps[0].secret = Some("  ".into());
+        assert!(problem(raw).contains("apps[0].secret"));
+        let mut raw = minimal();
+        raw.secrets.master_key = Some("short".into());
+        assert!(problem(raw).contains("secrets.master_key"));
+        let mut raw = minimal();
+        raw.secrets.master_key = None;
+        assert!(problem(raw).contains("master_key"));
+    }
+
+    #[test]
+    fn plain_http_is_allowed_on_loopback_only() {
+        let mut raw = minimal();
+        raw.public_url = Some("http://127.0.0.1:9012".into());
+        raw.wechat.base_url = "http://localhost:9100".into();
+        assert!(Settings::from_raw(raw, None).is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("wxlogin-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "public_url = \"https://a.example\"\n[tokens]\naudiense = \"x\"\n",
+        )
+        .unwrap();
+        let err = load(RawConfig::default(), Some(&file))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("audiense"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_come_from_files_trimmed_and_never_print() {
+        let dir = std::env::temp_dir().join(format!("wxlogin-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secret"), "file-secret-xyz\n").unwrap();
+        std::fs::write(
+            dir.join("key"),
+            format!("{}\n", MasterKey::generate().to_base64()),
+        )
+        .unwrap();
+        let mut raw = minimal();
+        raw.apps[0] = AppSection {
+            appid: "wx1".into(),
+            secret: None,
+            secret_file: Some(dir.join("secret")),
+        };
+        raw.secrets = SecretsSection {
+            master_key: None,
+            master_key_file: Some(dir.join("key")),
+        };
+        let s = Settings::from_raw(raw, None).unwrap();
+        assert_eq!(s.apps[0].1.expose_secret(), "file-secret-xyz");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("file-secret-xyz"));
+        std::fs::write(dir.join("empty"), "\n").unwrap();
+        let mut raw = minimal();
+        raw.apps[0] = AppSection {
+            appid: "wx1".into(),
+            secret: None,
+            secret_file: Some(dir.join("empty")),
+        };
+        assert!(problem(raw).contains("secret_file"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,147 @@
+//! One error type for every handler, with the contract's body and status.
+//!
+//! The body is `{"error": {"code", "message", "request_id", "wechat_errcode"?}}`. A 5xx body
+//! says nothing more than its code; the cause is logged once, in the request's span.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use wxlogin_core::AuthError;
+
+use crate::request_id;
+
+/// What a handler can fail with: the use cases' errors plus the HTTP layer's own.
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// A use-case error.
+    Auth(AuthError),
+    /// No such route.
+    NotFound,
+    /// The route exists, the method does not.
+    MethodNotAllowed,
+    /// Body over the limit.
+    PayloadTooLarge,
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        Self::Auth(e)
+    }
+}
+
+/// Seconds a client should wait after `wechat_unavailable` or `unavailable`.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+impl ApiError {
+    /// The invalid-request error with a message (no secrets in it).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Auth(AuthError::InvalidRequest(message.into()))
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Auth(e) => e.code(),
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+        }
+    }
+
+    /// The HTTP status for the code.
+    pub fn status(&self) -> StatusCode {
+        let Self::Auth(e) = self else {
+            return match self {
+                Self::NotFound => StatusCode::NOT_FOUND,
+                Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+                _ => StatusCode::PAYLOAD_TOO_LARGE,
+            };
+        };
+        match e {
+            AuthError::InvalidRequest(_)
+            | AuthError::UnknownApp
+            | AuthError::LoginCodeInvalid { .. }
+            | AuthError::PhoneCodeInvalid { .. } => StatusCode::BAD_REQUEST,
+            AuthError::SessionInvalid
+            | AuthError::TicketInvalid
+            | AuthError::Unauthenticated
+            | AuthError::RefreshTokenInvalid
+            | AuthError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            AuthError::LoginBlocked { .. } | AuthError::RegistrationClosed => StatusCode::FORBIDDEN,
+            AuthError::LoginCodeUsed { .. } | AuthError::AlreadyRegistered => StatusCode::CONFLICT,
+            AuthError::SessionKeyStale
+            | AuthError::PayloadMalformed
+            | AuthError::AppidMismatch
+            | AuthError::WatermarkExpired => StatusCode::UNPROCESSABLE_ENTITY,
+            AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::WeChatError { .. } => StatusCode::BAD_GATEWAY,
+            AuthError::WeChatUnavailable { .. } | AuthError::Unavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Auth(AuthError::Internal(_)) => "internal error".into(),
+            Self::Auth(e) => e.to_string(),
+            Self::NotFound => "no such route".into(),
+            Self::MethodNotAllowed => "method not allowed on this route".into(),
+            Self::PayloadTooLarge => "request body is larger than 16384 bytes".into(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Auth(AuthError::RateLimited { retry_after, .. }) => Some(*retry_after),
+            Self::Auth(AuthError::WeChatUnavailable { .. } | AuthError::Unavailable) => {
+                Some(UNAVAILABLE_RETRY_AFTER)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Auth(AuthError::Internal(detail)) = &self {
+            tracing::error!(%detail, "internal error");
+        } else if status.is_server_error() {
+            tracing::warn!(code = self.code(), wechat_errcode = ?self.wechat_errcode(), "request failed upstream");
+        }
+        let mut error = json!({
+            "code": self.code(),
+            "message": self.message(),
+            "request_id": request_id::current(),
+        });
+        if let Some(errcode) = self.wechat_errcode() {
+            error["wechat_errcode"] = json!(errcode);
+        }
+        let mut res = (status, Json(json!({ "error": error }))).into_response();
+        if let Some(after) = self.retry_after() {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
+        }
+        if matches!(self, Self::Auth(AuthError::Unauthenticated)) {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl ApiError {
+    fn wechat_errcode(&self) -> Option<i64> {
+        match self {
+            Self::Auth(e) => e.wechat_errcode(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The HTTP routes and the middleware around them.
+
+mod auth;
+mod ops;
+mod wellknown;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use wxlogin_core::AuthService;
+use wxlogin_core::ports::Health;
+
+use crate::error::ApiError;
+use crate::extract::MAX_BODY_BYTES;
+use crate::request_id;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub auth: Arc<AuthService>,
+    /// The store's health, for `/readyz`.
+    pub health: Arc<dyn Health>,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/login", post(auth::login))
+        .route("/v1/phone", post(auth::phone))
+        .route("/v1/register", post(auth::register))
+        .route("/v1/token/refresh", post(auth::refresh))
+        .route("/v1/logout", post(auth::logout))
+        .route("/v1/me", get(auth::me))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(wellknown::openid_configuration),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(request_id::layer))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            ApiError::Auth(wxlogin_core::AuthError::Internal("panic".into())).into_response()
+        }))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .with_state(state)
+}
+
+/// One access-log line and the request metrics per request. The route is the matched
+/// pattern, never the raw path, so that label values stay few.
+async fn observe(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = req.method().clone();
+    let started = Instant::now();
+    tracing::Span::current().record("route", route.as_str());
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::counter!("wxlogin_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("wxlogin_http_request_duration_seconds", "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    tracing::info!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    res
+}

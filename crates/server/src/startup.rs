@@ -1,0 +1,181 @@
+//! Building the application from settings: stores, keys, WeChat, routes, listener.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use wxlogin_core::ports::{Clock, SystemClock};
+use wxlogin_core::service::AuthSettings;
+use wxlogin_core::tokens::KeyRing;
+use wxlogin_core::{AuthService, Ports};
+use wxlogin_store_sql::{ConnectOptions, SqlStore};
+use wxlogin_wechat::{ClientConfig, WeChatAdapter, WeChatClient};
+
+use crate::config::Settings;
+use crate::routes::{self, AppState};
+use crate::telemetry;
+
+/// Start-up failed; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] wxlogin_core::ports::StoreError),
+    /// Signing keys could not be loaded or created.
+    #[error("signing keys: {0}")]
+    Keys(#[from] wxlogin_core::tokens::KeyRingError),
+    /// The WeChat client could not be built.
+    #[error("wechat client: {0}")]
+    WeChat(String),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Overrides for tests: a clock they can move.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    /// Replaces the system clock.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// A built application, listening, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: axum::Router,
+    store: Arc<SqlStore>,
+    auth: Arc<AuthService>,
+}
+
+/// Opens the database named in the settings and runs the migrations.
+pub async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>, StartupError> {
+    let opts = ConnectOptions {
+        max_connections: settings.database_max_connections,
+        ..ConnectOptions::default()
+    };
+    let store = SqlStore::connect(settings.database_url.expose_secret(), opts).await?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+impl Application {
+    /// Connects, migrates, loads keys and binds the listener.
+    pub async fn build(settings: &Settings, overrides: Overrides) -> Result<Self, StartupError> {
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let store = open_store(settings).await?;
+        let sealer = settings.master_key.sealer();
+        let keys = KeyRing::load_or_create(
+            store.as_ref(),
+            &sealer,
+            settings.issuer(),
+            settings.raw.tokens.audience.clone(),
+            clock.now(),
+        )
+        .await?;
+
+        let mut client_config = ClientConfig::new(settings.wechat_base_url.clone());
+        client_config.connect_timeout = settings.wechat_connect_timeout;
+        client_config.request_timeout = settings.wechat_request_timeout;
+        let client =
+            WeChatClient::new(client_config).map_err(|e| StartupError::WeChat(e.to_string()))?;
+        let apps: HashMap<_, _> = settings.apps.iter().cloned().collect();
+        let wechat = Arc::new(WeChatAdapter::in_process(client, apps));
+
+        let auth = Arc::new(AuthService::new(
+            auth_settings(settings),
+            Ports {
+                wechat,
+                users: store.clone(),
+                sessions: store.clone(),
+                tokens: store.clone(),
+                clock,
+            },
+            &settings.master_key,
+            keys,
+        ));
+        let state = AppState {
+            auth: auth.clone(),
+            health: store.clone(),
+            metrics: telemetry::metrics_handle(),
+        };
+
+        let addr = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        Ok(Self {
+            listener,
+            addr,
+            router: routes::router(state),
+            store,
+            auth,
+        })
+    }
+
+    /// Where it listens (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The use cases, for tests that want to reach behind the HTTP layer.
+    pub fn auth(&self) -> Arc<AuthService> {
+        self.auth.clone()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and closes the pool.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let store = self.store.clone();
+        let purge = tokio::spawn(purge_loop(self.store.clone()));
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        purge.abort();
+        store.close().await;
+        served
+    }
+}
+
+/// Deletes expired sessions, tickets and refresh tokens once an hour.
+async fn purge_loop(store: Arc<SqlStore>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match store.purge_expired(time::OffsetDateTime::now_utc()).await {
+            Ok(purged) => tracing::info!(?purged, "purged expired rows"),
+            Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+    }
+}
+
+fn auth_settings(settings: &Settings) -> AuthSettings {
+    use std::time::Duration;
+    let raw = &settings.raw;
+    let mut s = AuthSettings::with_apps(settings.apps.iter().map(|(a, _)| a.clone()).collect());
+    s.session_ttl = Duration::from_secs(raw.sessions.ttl_secs);
+    s.access_ttl = Duration::from_secs(raw.tokens.access_ttl_secs);
+    s.refresh_ttl = Duration::from_secs(raw.tokens.refresh_ttl_secs);
+    s.ticket_ttl = Duration::from_secs(raw.registration.ticket_ttl_secs);
+    s.session_key_grace = Duration::from_secs(raw.sessions.session_key_grace_secs);
+    s.watermark_window = Duration::from_secs(raw.sessions.watermark_window_secs);
+    s.watermark_skew = Duration::from_secs(raw.sessions.watermark_skew_secs);
+    s.registration = raw.registration.policy;
+    s
+}

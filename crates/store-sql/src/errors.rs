@@ -1,0 +1,53 @@
+//! sqlx errors to [`StoreError`]: `Unavailable` (503) when the database cannot be reached or
+//! timed out, `Other` (500) for everything else.
+//!
+//! Messages name the operation and sqlx's description. sqlx never keeps bound values, and
+//! database messages name constraints and columns, not values, so no phone hash, token hash or
+//! sealed value reaches a log line through here.
+
+use sqlx::error::DatabaseError;
+use wxlogin_core::ports::StoreError;
+
+/// Maps `err`, raised while doing `op`. `transient` tells, per backend, which database
+/// errors mean "busy or unreachable, try later" (SQLite's `SQLITE_BUSY`, for instance).
+pub(crate) fn from_sqlx(
+    op: &str,
+    err: sqlx::Error,
+    transient: fn(&dyn DatabaseError) -> bool,
+) -> StoreError {
+    let unavailable = match &err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => transient(db.as_ref()),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(format!("{op}: {err}"))
+    } else {
+        StoreError::Other(format!("{op}: {err}"))
+    }
+}
+
+/// Maps a failed migration run.
+pub(crate) fn from_migrate(
+    err: sqlx::migrate::MigrateError,
+    transient: fn(&dyn DatabaseError) -> bool,
+) -> StoreError {
+    use sqlx::migrate::MigrateError;
+    match err {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => {
+            from_sqlx("migrate", e, transient)
+        }
+        // VersionMissing (the database is newer than this binary), VersionMismatch (a
+        // merged migration was edited), Dirty, ...: an operator has to look.
+        other => StoreError::Other(format!("migrate: {other}")),
+    }
+}
+
+/// A stored value that cannot be what we wrote: a bug or a tampered database.
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Other(format!("corrupt row: {what}"))
+}

@@ -1,0 +1,251 @@
+//! The SQLite backend: connection setup, migrations, upkeep, and the ports in one submodule
+//! each.
+//!
+//! Locking: SQLite has one writer at a time. A transaction that reads first and writes later
+//! holds a read lock it must upgrade, and two such transactions wait on each other; SQLite
+//! fails one of them at once with `SQLITE_BUSY`, without waiting for the busy timeout. So
+//! every transaction here that may write starts with `BEGIN IMMEDIATE` ([`begin_write`]),
+//! which takes the write lock up front and waits for it (up to the busy timeout) instead.
+//! Single statements need nothing: each is its own transaction.
+//!
+//! # Layout
+//! * this file: [`SqliteStore`], connecting, migrating, purging, error mapping.
+//! * `users`, `sessions`, `tokens`, `keys`: one port each.
+
+mod keys;
+mod sessions;
+mod tokens;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::error::DatabaseError;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use wxlogin_core::ports::{Health, StoreError, StoreResult};
+
+use crate::backend::Backend;
+use crate::errors;
+use crate::rows::unix;
+use crate::store::{ConnectOptions, Purged};
+
+/// `migrations/sqlite/`, embedded at compile time.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite backend: one pool on one database file (or one in-memory database).
+#[derive(Debug)]
+pub(crate) struct SqliteStore {
+    pool: SqlitePool,
+}
+
+// SQLite primary result codes (the low byte of an extended one).
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
+const SQLITE_CANTOPEN: i32 = 14;
+
+fn primary_code(err: &dyn DatabaseError) -> i32 {
+    err.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff
+}
+
+/// Whether a database error means "busy or unreachable, try later" rather than "wrong".
+fn is_transient(err: &dyn DatabaseError) -> bool {
+    matches!(
+        primary_code(err),
+        SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN
+    )
+}
+
+/// Whether `err` is SQLite's "busy" or "locked".
+fn is_busy(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if matches!(primary_code(db.as_ref()), SQLITE_BUSY | SQLITE_LOCKED))
+}
+
+/// An error-mapping closure for `map_err`, naming the operation.
+fn db_err(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| errors::from_sqlx(op, e, is_transient)
+}
+
+/// Whether `url` names an in-memory database (`sqlite::memory:`, `sqlite://:memory:`,
+/// `sqlite://…?mode=memory`).
+fn is_memory(url: &str) -> bool {
+    let rest = url.split_once(':').map_or("", |(_, rest)| rest);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
+}
+
+/// Begins a transaction that holds the write lock from its first statement.
+async fn begin_write(
+    pool: &SqlitePool,
+    op: &'static str,
+) -> StoreResult<Transaction<'static, Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err(op))
+}
+
+impl SqliteStore {
+    /// Opens the pool; see [`crate::SqlStore::connect`] for what each URL form does.
+    pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> StoreResult<Self> {
+        // sqlx's message names the offending part of the URL; a SQLite URL has no password.
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid SQLite database URL: {e}")))?
+            .foreign_keys(true)
+            .busy_timeout(opts.busy_timeout);
+        let pool_options = SqlitePoolOptions::new().acquire_timeout(opts.acquire_timeout);
+
+        let pool: StoreResult<SqlitePool> = if is_memory(url) {
+            // An in-memory database dies with its last connection, and each sqlx connection
+            // to `:memory:` would otherwise be its own database: keep exactly one, forever.
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(db_err("connect"))
+        } else {
+            if let Some(dir) = options
+                .get_filename()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                    StoreError::Unavailable(format!("creating the SQLite database directory: {e}"))
+                })?;
+            }
+            // No journal_mode here: see `ensure_wal`. synchronous and foreign_keys are per
+            // connection, so every connection sets them.
+            let options = options
+                .create_if_missing(true)
+                .synchronous(SqliteSynchronous::Normal);
+            let pool = pool_options
+                .max_connections(opts.max_connections.max(1))
+                .connect_with(options)
+                .await
+                .map_err(db_err("connect"))?;
+            ensure_wal(&pool, opts.busy_timeout).await?;
+            Ok(pool)
+        };
+        Ok(Self { pool: pool? })
+    }
+}
+
+/// Switches the database file to WAL. The journal mode is stored in the file, so once is
+/// enough for every connection, present (they notice on their next read) or future.
+///
+/// Not a per-connection option (`SqliteConnectOptions::journal_mode`), because switching a
+/// new file to WAL takes an exclusive lock, and SQLite answers `SQLITE_BUSY` at once, without
+/// the busy handler, when another connection is doing the same: several instances starting
+/// together on a new file would fail to connect. So: retry, for up to `patience`.
+async fn ensure_wal(pool: &SqlitePool, patience: Duration) -> StoreResult<()> {
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL")
+            .fetch_one(pool)
+            .await
+        {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                // Some file systems cannot do WAL: still correct, with more lock waits.
+                tracing::warn!(%mode, "SQLite kept its journal mode instead of switching to WAL");
+                return Ok(());
+            }
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(db_err("connect")(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        // sqlx's SQLite migrator takes no lock: two instances on a new file would both see
+        // migration 1 pending and the second would fail creating its tables. Holding the
+        // write lock around the whole run makes the second wait, then find nothing to do.
+        // (Each migration runs in a savepoint inside this transaction.) `run_direct` is
+        // `run` without its `Acquire` bound, which a boxed async fn cannot prove for a
+        // borrowed connection ("implementation of `Acquire` is not general enough").
+        let mut tx = begin_write(&self.pool, "migrate").await?;
+        MIGRATOR
+            .run_direct(&mut *tx)
+            .await
+            .map_err(|e| errors::from_migrate(e, is_transient))?;
+        tx.commit().await.map_err(db_err("migrate"))
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<Purged> {
+        const OP: &str = "purge_expired";
+        let now = unix(now);
+        let mut tx = begin_write(&self.pool, OP).await?;
+        let mut delete = async |sql: &'static str| -> StoreResult<u64> {
+            let done = sqlx::query(sql)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(OP))?;
+            Ok(done.rows_affected())
+        };
+        let sessions = delete("DELETE FROM sessions WHERE expires_at <= ?1").await?;
+        let tickets = delete("DELETE FROM registration_tickets WHERE expires_at <= ?1").await?;
+        let refresh_tokens = delete("DELETE FROM refresh_tokens WHERE expires_at <= ?1").await?;
+        let families = sqlx::query(
+            "DELETE FROM refresh_families
+             WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.id)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err(OP))?
+        .rows_affected();
+        tx.commit().await.map_err(db_err(OP))?;
+        Ok(Purged {
+            sessions,
+            tickets,
+            refresh_tokens,
+            families,
+        })
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Health for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("ping"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_memory;
+
+    #[test]
+    fn memory_urls_are_recognised_and_file_urls_are_not() {
+        assert!(is_memory("sqlite::memory:"));
+        assert!(is_memory("sqlite://:memory:"));
+        assert!(is_memory("sqlite://shared?mode=memory&cache=shared"));
+        assert!(!is_memory("sqlite://./wxlogin-data/wxlogin.db"));
+        assert!(!is_memory("sqlite:///tmp/memory.db?mode=rwc"));
+    }
+}

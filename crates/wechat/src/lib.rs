@@ -1,0 +1,55 @@
+//! wxlogin-wechat: a typed client for WeChat's Mini Program server API, the errcode table,
+//! the access-token manager, and the adapter behind `wxlogin_core::wechat::WeChatApi`.
+//!
+//! Three rules shape it (`docs/wechat-api.md`):
+//! * a login or phone code goes to WeChat **once**: no method retries a code exchange, except
+//!   the phone call whose *token* was refused, which WeChat answers before it reads the code;
+//! * a 200 reply with a non-zero `errcode` is an error, and only the number is matched;
+//! * secrets (AppSecret, access_token, codes, session_key) never appear in `Display`, `Debug`
+//!   or metrics labels: transport errors lose their URL, decode errors never quote the body.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::collections::HashMap;
+//! use wxlogin_core::{ids::AppId, secret::{AppSecret, LoginCode}, wechat::WeChatApi};
+//! use wxlogin_wechat::{ClientConfig, WeChatAdapter, WeChatClient};
+//!
+//! let client = WeChatClient::new(ClientConfig::wechat())?;
+//! let app = AppId::parse("wx4f4bc4dec97d474b")?;
+//! let apps = HashMap::from([(app.clone(), AppSecret::new("..."))]);
+//! let wechat = WeChatAdapter::in_process(client, apps);
+//! let session = wechat.code_to_session(&app, LoginCode::new("code from wx.login")).await?;
+//! # let _ = session; Ok(()) }
+//! ```
+//!
+//! # Layout
+//! * [`client`]: [`WeChatClient`], one method per endpoint, and its [`ClientConfig`].
+//! * [`wire`]: the JSON shapes, including the `countryCode` string-or-number quirk.
+//! * [`errcode`]: [`Errcode`], every row of the section-9 table, and its [`Outcome`].
+//! * [`error`]: [`WeChatError`] and [`DecodeError`], free of secrets.
+//! * [`signature`]: the login-state HMAC for `checksession`.
+//! * [`token`]: the [`AccessTokenSource`] port and the in-process [`TokenManager`].
+//! * [`clock`]: the injectable time source for token expiry.
+//! * [`adapter`]: [`WeChatAdapter`], the core port, and the error mapping to `WeChatFailure`.
+//! * [`telemetry`]: metric names, recorded through the `metrics` facade.
+
+pub mod adapter;
+pub mod client;
+pub mod clock;
+pub mod errcode;
+pub mod error;
+pub mod signature;
+pub mod telemetry;
+pub mod token;
+pub mod wire;
+
+pub use adapter::WeChatAdapter;
+pub use client::{
+    ClientBuildError, ClientConfig, Code2Session, PhoneNumberError, RetryPolicy, SessionKeyCheck,
+    WECHAT_BASE_URL, WeChatClient,
+};
+pub use clock::{Clock, ManualClock, TokioClock};
+pub use errcode::{Endpoint, Errcode, Outcome};
+pub use error::{DecodeError, WeChatError};
+pub use token::{AccessTokenSource, TokenManager, TokenOptions};
+pub use wire::AccessToken;

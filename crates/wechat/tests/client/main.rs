@@ -1,0 +1,9 @@
+//! Integration tests for wxlogin-wechat against the in-process WeChat simulator: the client,
+//! the token manager and the adapter. Nothing here reaches a real WeChat host
+//! ([`support::TestEnv`] asserts a loopback base URL).
+
+mod adapter;
+mod calls;
+mod errcodes;
+mod support;
+mod tokens;
