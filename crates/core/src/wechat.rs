@@ -117,6 +117,13 @@ pub trait WeChatApi: Send + Sync {
         code: LoginCode,
     ) -> Result<WxSession, WeChatFailure>;
 
-    /// `getuserphonenumber` for `app`, with a cached access token.
-    async fn phone_number(&self, app: &AppId, code: PhoneCode) -> Result<WxPhone, WeChatFailure>;
+    /// `getuserphonenumber` for `app`, with a cached access token. With `openid`, WeChat also
+    /// checks that the code was issued to that user, so a code lifted from one user's device
+    /// cannot verify a phone for another session.
+    async fn phone_number(
+        &self,
+        app: &AppId,
+        code: PhoneCode,
+        openid: Option<&OpenId>,
+    ) -> Result<WxPhone, WeChatFailure>;
 }

@@ -86,8 +86,9 @@ impl fmt::Debug for SimApp {
 pub struct SimConfig {
     /// The apps the simulator knows; any other appid gets WeChat's 40013.
     pub apps: Vec<SimApp>,
-    /// Makes codes, session_keys, tokens, ivs and openids reproducible. `None` draws from the
-    /// OS (openids stay deterministic either way, from a fixed built-in key).
+    /// Makes codes, session_keys, tokens and ivs reproducible, and keys the openid/unionid
+    /// hash (so a seed gives other ids). `None` draws randomness from the OS; ids then come
+    /// from a fixed built-in key, the same in every process.
     pub seed: Option<u64>,
     /// How long a login code lives (WeChat: 5 minutes).
     pub login_code_ttl: Duration,

@@ -302,7 +302,7 @@ async fn identity(State(sim): State<Sim>, body: Result<Bytes, BytesRejection>) -
     Ok(Json(reply))
 }
 
-async fn not_found() -> ControlError {
+pub(crate) async fn not_found() -> ControlError {
     ControlError::new(StatusCode::NOT_FOUND, "no such control route")
 }
 

@@ -9,7 +9,8 @@ use tokio::task::JoinHandle;
 
 use crate::sim::Sim;
 
-/// A simulator being served in a tokio task.
+/// A simulator being served in a tokio task. Dropping the handle does not stop the server;
+/// resolving the shutdown future given to [`spawn`] does.
 #[derive(Debug)]
 pub struct SimHandle {
     addr: SocketAddr,
@@ -45,10 +46,6 @@ impl SimHandle {
 /// The listener is already bound, so a caller can connect as soon as this returns, no sleep
 /// needed. On shutdown, calls held by a `hang` fault are released so that graceful shutdown
 /// completes.
-#[allow(
-    clippy::unused_async,
-    reason = "async so callers can keep one signature if binding moves in"
-)]
 pub async fn spawn(
     listener: TcpListener,
     sim: Sim,

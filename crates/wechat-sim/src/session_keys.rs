@@ -44,7 +44,13 @@ impl SessionKeys {
             key: fresh.clone(),
             expires_at_ms: lifetime_ms.map(|l| now_ms.saturating_add(l)),
         };
-        self.by_openid.insert(openid.to_owned(), slot);
+        // Returning users are the common case: replace in place, no key allocation.
+        match self.by_openid.get_mut(openid) {
+            Some(existing) => *existing = slot,
+            None => {
+                self.by_openid.insert(openid.to_owned(), slot);
+            }
+        }
         fresh
     }
 

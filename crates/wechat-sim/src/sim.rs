@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
@@ -38,7 +40,6 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What redeeming a login code grants: the identity it was minted for.
-#[derive(Clone)]
 pub(crate) struct LoginGrant {
     pub(crate) openid: String,
     pub(crate) unionid: Option<String>,
@@ -56,7 +57,8 @@ pub(crate) struct PhoneGrant {
 /// One simulated Mini Program and its users' state.
 pub(crate) struct App {
     pub(crate) config: SimApp,
-    pub(crate) login_codes: Mutex<CodeStore<LoginGrant>>,
+    /// Shared grants: bulk-minted codes of one user point at one allocation.
+    pub(crate) login_codes: Mutex<CodeStore<Arc<LoginGrant>>>,
     pub(crate) phone_codes: Mutex<CodeStore<PhoneGrant>>,
     pub(crate) session_keys: Mutex<SessionKeys>,
 }
@@ -130,12 +132,15 @@ impl Sim {
         }
     }
 
-    /// WeChat's paths plus the control API under `/_sim/v1/`; anything else is WeChat's 40066.
+    /// WeChat's paths plus the control API under `/_sim/v1/`; anything else is WeChat's 40066
+    /// (a JSON 404 under `/_sim/`). Served through [`crate::spawn`], shutdown also releases
+    /// calls held by a `hang` fault; served by another server, such a call lasts until its
+    /// client gives up.
     pub fn router(&self) -> Router {
         Router::new()
             .merge(wechat::routes())
             .nest("/_sim/v1", control::routes())
-            .fallback(wechat::invalid_url)
+            .fallback(fallback)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(axum::middleware::from_fn(log::log_request))
             .with_state(self.clone())
@@ -171,10 +176,10 @@ impl Sim {
     ) -> Result<Vec<String>, SimError> {
         let (_, app) = self.app(appid)?;
         check_user(user)?;
-        let grant = LoginGrant {
+        let grant = Arc::new(LoginGrant {
             openid: self.inner.ids.openid(appid, user),
             unionid: self.unionid_in(app, user),
-        };
+        });
         let now = self.inner.clock.now_millis();
         let expires = now.saturating_add(millis(self.inner.config.login_code_ttl));
         let mut out = Vec::with_capacity(count);
@@ -323,6 +328,17 @@ impl Sim {
     }
 }
 
+/// Under `/_sim` the control API's JSON 404 (e.g. a trailing slash), anywhere else WeChat's
+/// 40066.
+async fn fallback(State(sim): State<Sim>, uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/_sim" || path.starts_with("/_sim/") {
+        control::not_found().await.into_response()
+    } else {
+        wechat::invalid_url(&sim)
+    }
+}
+
 fn check_user(user: &str) -> Result<(), SimError> {
     if user.is_empty() {
         return Err(SimError::InvalidUser("must not be empty"));
@@ -335,4 +351,65 @@ fn check_user(user: &str) -> Result<(), SimError> {
 
 pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rust_api_refuses_unknown_apps_bad_users_and_bad_phones() {
+        let sim = Sim::new(SimConfig::default());
+        let dev = "wx0000000000000001";
+        assert!(matches!(
+            sim.mint_login_code("wx_unknown", "alice"),
+            Err(SimError::UnknownApp(_))
+        ));
+        assert!(matches!(
+            sim.mint_login_code(dev, ""),
+            Err(SimError::InvalidUser(_))
+        ));
+        assert!(matches!(
+            sim.mint_login_code(dev, &"x".repeat(257)),
+            Err(SimError::InvalidUser(_))
+        ));
+        assert!(matches!(
+            sim.mint_phone_code(dev, "alice", "13800138000"),
+            Err(SimError::InvalidPhone(_))
+        ));
+        assert_eq!(
+            sim.encrypted_phone(dev, "alice", "+8613800138000"),
+            Err(SimError::NoSessionKey)
+        );
+    }
+
+    #[test]
+    fn an_unknown_appid_is_echoed_at_most_64_characters_long() {
+        let sim = Sim::new(SimConfig::default());
+        let Err(SimError::UnknownApp(shown)) = sim.mint_login_code(&"w".repeat(10_000), "a") else {
+            panic!("expected UnknownApp");
+        };
+        assert_eq!(shown.len(), 64);
+    }
+
+    #[test]
+    fn ids_are_available_without_any_call() {
+        let sim = Sim::new(SimConfig::default());
+        let dev = "wx0000000000000001";
+        assert_eq!(sim.openid_of(dev, "alice"), sim.openid_of(dev, "alice"));
+        assert!(sim.unionid_of(dev, "alice").is_some());
+        assert_eq!(sim.unionid_of("wx_unknown", "alice"), None);
+        assert_eq!(sim.current_session_key(dev, "alice"), None);
+    }
+
+    #[test]
+    fn a_duplicate_appid_keeps_the_first_secret() {
+        let sim = Sim::new(SimConfig::with_apps(vec![
+            SimApp::new("wx1", "first"),
+            SimApp::new("wx1", "second"),
+        ]));
+        let (_, app) = sim.app("wx1").unwrap();
+        assert_eq!(app.config.secret, "first");
+        assert_eq!(sim.inner().apps.len(), 1);
+    }
 }

@@ -79,6 +79,12 @@ impl DayCount {
     }
 }
 
+/// Seconds left, rounded up, so a token issued a few milliseconds ago still reports the
+/// full second count a client expects.
+fn whole_secs_left(expires_at_ms: i64, now_ms: i64) -> i64 {
+    (expires_at_ms - now_ms + 999).div_euclid(1000)
+}
+
 fn beijing_day(now_ms: i64) -> i64 {
     (now_ms.div_euclid(1000) + 8 * 3600).div_euclid(86_400)
 }
@@ -166,7 +172,7 @@ impl TokenBook {
             if let (true, Some((token, expires_at_ms))) = (recent, &current) {
                 return Ok(Issued {
                     access_token: token.clone(),
-                    expires_in: (expires_at_ms - now_ms) / 1000,
+                    expires_in: whole_secs_left(*expires_at_ms, now_ms),
                 });
             }
             if !state.forces.try_bump(now_ms, quotas.force_daily) {
@@ -181,7 +187,7 @@ impl TokenBook {
             if remaining_ms > OVERLAP_MS {
                 return Ok(Issued {
                     access_token: token,
-                    expires_in: remaining_ms / 1000,
+                    expires_in: whole_secs_left(expires_at_ms, now_ms),
                 });
             }
             if let Some(slot) = self.slots.get_mut(&token) {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use wxlogin_core::ids::AppId;
+use wxlogin_core::ids::{AppId, OpenId};
 use wxlogin_core::secret::{AppSecret, LoginCode, PhoneCode};
 use wxlogin_core::wechat::{WeChatApi, WeChatFailure, WxPhone, WxSession};
 
@@ -64,9 +64,14 @@ impl WeChatAdapter {
         &self,
         app: &AppId,
         code: PhoneCode,
+        openid: Option<&OpenId>,
     ) -> Result<WxPhone, WeChatError> {
         let token = self.tokens.get(app).await?;
-        let (refused, code) = match self.client.get_user_phone_number(&token, code, None).await {
+        let (refused, code) = match self
+            .client
+            .get_user_phone_number(&token, code, openid)
+            .await
+        {
             Ok(phone) => return Ok(phone),
             Err(PhoneNumberError::Failed(error)) => return Err(error),
             Err(PhoneNumberError::TokenRefused { error, code }) => (error, code),
@@ -77,7 +82,7 @@ impl WeChatAdapter {
         let fresh = self.tokens.get(app).await?;
         Ok(self
             .client
-            .get_user_phone_number(&fresh, code, None)
+            .get_user_phone_number(&fresh, code, openid)
             .await?)
     }
 }
@@ -98,9 +103,14 @@ impl WeChatApi for WeChatAdapter {
     }
 
     #[tracing::instrument(skip_all, fields(app = %app))]
-    async fn phone_number(&self, app: &AppId, code: PhoneCode) -> Result<WxPhone, WeChatFailure> {
+    async fn phone_number(
+        &self,
+        app: &AppId,
+        code: PhoneCode,
+        openid: Option<&OpenId>,
+    ) -> Result<WxPhone, WeChatFailure> {
         self.secret(app)?;
-        self.phone_number_inner(app, code)
+        self.phone_number_inner(app, code, openid)
             .await
             .map_err(|error| failure(&error))
     }

@@ -224,6 +224,13 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_number_round_trips(code in proptest::num::i64::ANY) {
+            proptest::prop_assert_eq!(Errcode::from_code(code).code(), code);
+        }
+    }
+
     #[test]
     fn unknown_numbers_and_zero_become_other() {
         assert_eq!(Errcode::from_code(99999), Errcode::Other(99999));

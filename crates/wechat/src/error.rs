@@ -29,7 +29,7 @@ pub enum WeChatError {
     },
     /// The request could not be sent or the reply not received: connection refused or reset,
     /// DNS, TLS, timeout. The request may or may not have reached WeChat.
-    #[error("could not reach wechat{}", if .0.is_timeout() { " (timed out)" } else { "" })]
+    #[error("request to wechat failed{}", if .0.is_timeout() { " (timed out)" } else { "" })]
     Transport(#[source] reqwest::Error),
     /// WeChat answered with an HTTP status other than 2xx.
     #[error("wechat answered HTTP {0}")]
@@ -150,7 +150,7 @@ pub(crate) fn scrub_errmsg(errmsg: &str, secrets: &[&str]) -> String {
     let mut text = errmsg.to_owned();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         if text.contains(secret) {
-            text = text.replace(secret, "[redacted]");
+            text = text.replace(secret, "***");
         }
     }
     match text.char_indices().nth(MAX_ERRMSG_CHARS) {
@@ -169,8 +169,20 @@ mod tests {
         let scrubbed = scrub_errmsg(msg, &["hunter2", ""]);
         assert_eq!(
             scrubbed,
-            "invalid code [redacted], rid: 652d44d0-1d0af18b-5b069232"
+            "invalid code ***, rid: 652d44d0-1d0af18b-5b069232"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scrubbing_leaves_no_secret_behind(
+            secret in "[A-Za-z0-9_-]{1,40}",
+            before in ".{0,60}",
+            after in ".{0,60}",
+        ) {
+            let scrubbed = scrub_errmsg(&format!("{before}{secret}{after}{secret}"), &[&secret]);
+            proptest::prop_assert!(!scrubbed.contains(&secret), "{}", scrubbed);
+        }
     }
 
     #[test]

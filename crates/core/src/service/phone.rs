@@ -95,7 +95,7 @@ impl AuthService {
         let info = self
             .ports
             .wechat
-            .phone_number(app, code)
+            .phone_number(app, code, Some(&session.identity.openid))
             .await
             .map_err(|f| {
                 tracing::info!(failure = %f, "phone code exchange failed");

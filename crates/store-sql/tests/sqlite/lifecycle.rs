@@ -1,6 +1,9 @@
 //! The store's life cycle: connecting, migrating, reopening, purging, closing.
 
 use wxlogin_core::ports::{FamilyRecord, SigningKeyRecord};
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
 use wxlogin_core::ports::{
     Health, KeyStore, RefreshRecord, SessionRecord, SessionStore, StoreError, TokenStore, UserStore,
 };
@@ -60,20 +63,25 @@ async fn a_file_database_is_created_with_its_directory_and_survives_reopening() 
     assert_eq!(reopened.signing_keys().await.unwrap()[0].kid, "k1");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_instances_connecting_and_migrating_a_new_file_at_once_all_succeed() {
+    const INSTANCES: usize = 8;
+    for _round in 0..20 {
     let db = FileDb::new();
-    let url = db.url.clone();
+    // Connecting races on creating the file and switching it to WAL; the barrier then lines
+    // the migrations up, the other race.
+    let barrier = Arc::new(Barrier::new(INSTANCES));
     let start = |_| {
-        let url = url.clone();
+        let (url, barrier) = (db.url.clone(), barrier.clone());
         tokio::spawn(async move {
-            let store = SqlStore::connect(&url, ConnectOptions::default()).await?;
+            let store = SqlStore::connect(&url, ConnectOptions::default()).await;
+            barrier.wait().await;
+            let store = store?;
             store.migrate().await?;
-            store.ping().await?;
             Ok::<_, StoreError>(store)
         })
     };
-    let handles: Vec<_> = (0..4).map(start).collect();
+    let handles: Vec<_> = (0..INSTANCES).map(start).collect();
 
     let mut stores = Vec::new();
     for handle in handles {
@@ -81,7 +89,8 @@ async fn several_instances_connecting_and_migrating_a_new_file_at_once_all_succe
     }
 
     let user = registered(&stores[0], 1, &identity("wx1", "o-alice", None)).await;
-    assert_eq!(stores[3].user(&user.id).await.unwrap().unwrap().id, user.id);
+    assert_eq!(stores[INSTANCES - 1].user(&user.id).await.unwrap().unwrap().id, user.id);
+    }
 }
 
 #[tokio::test]

@@ -13,7 +13,6 @@ mod token;
 use std::borrow::Cow;
 
 use axum::Router;
-use axum::extract::State;
 use axum::response::Response;
 use axum::routing::any;
 
@@ -43,7 +42,7 @@ pub(crate) fn routes() -> Router<Sim> {
 }
 
 /// Any other path, including a wrong-case one: WeChat's 40066.
-pub(crate) async fn invalid_url(State(sim): State<Sim>) -> Response {
+pub(crate) fn invalid_url(sim: &Sim) -> Response {
     let body = errcode::error_body(40066, sim.clock().now_unix());
     reply::json(body, Outcome::Errcode(40066))
 }

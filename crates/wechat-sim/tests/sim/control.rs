@@ -260,7 +260,16 @@ async fn unknown_apps_and_routes_get_json_404s_and_wrong_methods_405s() {
     ] {
         assert_refused(&t, Method::POST, path, Some(unknown_app), 404).await;
     }
-    assert_refused(&t, Method::GET, "/_sim/v1/nope", None, 404).await;
+    for path in [
+        "/_sim/v1/nope",
+        "/_sim/v1",
+        "/_sim/v1/",
+        "/_sim/v1/stats/",
+        "/_sim/v2/stats",
+        "/_sim",
+    ] {
+        assert_refused(&t, Method::GET, path, None, 404).await;
+    }
     assert_refused(&t, Method::POST, "/_sim/v1/Stats", Some("{}"), 404).await;
     assert_refused(&t, Method::GET, "/_sim/v1/login_codes", None, 405).await;
     assert_refused(&t, Method::PUT, "/_sim/v1/faults", Some("{}"), 405).await;

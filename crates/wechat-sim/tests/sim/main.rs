@@ -1,5 +1,9 @@
 //! The simulator driven over real HTTP. One binary; this file only declares modules.
 
+// Test helpers sit outside #[test] fns, where clippy's allow-unwrap-in-tests doesn't reach;
+// a failed unwrap there is a failed test, which is what we want.
+#![allow(clippy::unwrap_used)]
+
 mod control;
 mod faults;
 mod helpers;

@@ -368,7 +368,7 @@ async fn connection_refused_is_a_transport_error_without_the_url() {
     );
     assert_no_secrets(&phone);
     // reqwest would otherwise print the URL, query and all: prove the check can see one.
-    assert!(everything_printed(&login).contains("could not reach wechat"));
+    assert!(everything_printed(&login).contains("request to wechat failed"));
     assert!(!everything_printed(&login).contains("jscode2session"));
 }
 

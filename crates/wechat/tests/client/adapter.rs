@@ -58,7 +58,10 @@ async fn the_phone_path_fetches_one_token_and_makes_one_call() {
     let (adapter, _) = env.adapter();
     let (code, _) = env.phone_code("alice");
 
-    let phone = adapter.phone_number(&TestEnv::app(), code).await.unwrap();
+    let phone = adapter
+        .phone_number(&TestEnv::app(), code, None)
+        .await
+        .unwrap();
 
     assert_eq!(phone.pure_phone_number, "13800138000");
     assert_eq!(phone.country_code, "86");
@@ -72,13 +75,13 @@ async fn a_token_killed_upstream_costs_one_refetch_and_one_resend_then_succeeds(
     let (adapter, _) = env.adapter();
     let (warm_up, _) = env.phone_code("alice");
     adapter
-        .phone_number(&TestEnv::app(), warm_up)
+        .phone_number(&TestEnv::app(), warm_up, None)
         .await
         .unwrap();
     env.sim().invalidate_tokens(APP).unwrap();
     let (code, _) = env.phone_code("alice");
 
-    let phone = adapter.phone_number(&TestEnv::app(), code).await;
+    let phone = adapter.phone_number(&TestEnv::app(), code, None).await;
 
     assert!(phone.is_ok(), "{phone:?}");
     assert_eq!(env.calls("stable_token"), 2, "one extra token fetch");
@@ -92,14 +95,14 @@ async fn a_token_expired_upstream_is_replaced_and_the_call_resent_once() {
     let (adapter, _) = env.adapter();
     let (warm_up, _) = env.phone_code("alice");
     adapter
-        .phone_number(&TestEnv::app(), warm_up)
+        .phone_number(&TestEnv::app(), warm_up, None)
         .await
         .unwrap();
     // Only WeChat's clock moves: the manager still believes its token is fresh.
     env.sim().clock().advance(Duration::from_secs(7201));
     let (code, _) = env.phone_code("alice");
 
-    let phone = adapter.phone_number(&TestEnv::app(), code).await;
+    let phone = adapter.phone_number(&TestEnv::app(), code, None).await;
 
     assert!(phone.is_ok(), "{phone:?}");
     assert_eq!(env.calls_with("getuserphonenumber", "42001"), 1);
@@ -114,7 +117,7 @@ async fn a_token_refused_twice_is_not_resent_a_third_time() {
     let (code, _) = env.phone_code("alice");
 
     let failure = adapter
-        .phone_number(&TestEnv::app(), code)
+        .phone_number(&TestEnv::app(), code, None)
         .await
         .unwrap_err();
 
@@ -130,7 +133,7 @@ async fn a_busy_phone_api_is_unavailable_and_the_code_is_not_resent() {
     let (code, _) = env.phone_code("alice");
 
     let failure = adapter
-        .phone_number(&TestEnv::app(), code)
+        .phone_number(&TestEnv::app(), code, None)
         .await
         .unwrap_err();
 
@@ -146,7 +149,7 @@ async fn a_rate_limited_phone_api_is_rate_limited() {
     let (code, _) = env.phone_code("alice");
 
     let failure = adapter
-        .phone_number(&TestEnv::app(), code)
+        .phone_number(&TestEnv::app(), code, None)
         .await
         .unwrap_err();
 
@@ -162,7 +165,7 @@ async fn when_no_token_can_be_had_the_phone_api_is_never_called() {
     let (code, _) = env.phone_code("alice");
 
     let failure = adapter
-        .phone_number(&TestEnv::app(), code)
+        .phone_number(&TestEnv::app(), code, None)
         .await
         .unwrap_err();
 

@@ -17,7 +17,7 @@ async fn login_failure(env: &TestEnv, adapter: &WeChatAdapter) -> WeChatFailure 
     let failure = adapter
         .code_to_session(&TestEnv::app(), code)
         .await
-        .unwrap_err();
+        .expect_err("the login fails");
     assert_free_of(&failure, &[&raw]);
     failure
 }
@@ -98,7 +98,7 @@ async fn a_wrong_app_secret_is_40125_a_config_error() {
         .unwrap_err();
     let (phone, _) = env.phone_code("alice");
     let phone_failure = adapter
-        .phone_number(&TestEnv::app(), phone)
+        .phone_number(&TestEnv::app(), phone, None)
         .await
         .unwrap_err();
 
@@ -148,7 +148,7 @@ async fn an_appid_we_have_no_secret_for_is_other_40013_and_nothing_is_sent() {
         .await
         .unwrap_err();
     let phone = adapter
-        .phone_number(&stranger, PhoneCode::new("c"))
+        .phone_number(&stranger, PhoneCode::new("c"), None)
         .await
         .unwrap_err();
 
@@ -261,14 +261,17 @@ async fn an_unknown_or_reused_phone_code_is_40029_and_not_resent() {
     let env = TestEnv::spawn().await;
     let (adapter, _) = env.adapter();
     let (code, raw) = env.phone_code("alice");
-    adapter.phone_number(&TestEnv::app(), code).await.unwrap();
+    adapter
+        .phone_number(&TestEnv::app(), code, None)
+        .await
+        .unwrap();
 
     let reused = adapter
-        .phone_number(&TestEnv::app(), PhoneCode::new(raw.as_str()))
+        .phone_number(&TestEnv::app(), PhoneCode::new(raw.as_str()), None)
         .await
         .unwrap_err();
     let unknown = adapter
-        .phone_number(&TestEnv::app(), PhoneCode::new("never-issued"))
+        .phone_number(&TestEnv::app(), PhoneCode::new("never-issued"), None)
         .await
         .unwrap_err();
 

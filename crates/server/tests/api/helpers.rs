@@ -1,0 +1,480 @@
+//! `TestApp`: the real server on port 0 against an in-process simulator, with a clock the
+//! test moves, and a record of every response body and every secret seen, checked when the
+//! app is dropped: no response may contain a session_key, AppSecret, code or WeChat token.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+use wxlogin_core::RegistrationPolicy;
+use wxlogin_core::crypto::MasterKey;
+use wxlogin_core::ports::Clock;
+use wxlogin_server::config::{AppSection, RawConfig, SecretsSection, Settings};
+use wxlogin_server::startup::{Application, Overrides};
+use wxlogin_wechat_sim::{Fault, Sim, SimApp, SimConfig, SimHandle};
+
+pub const APP: &str = "wx0000000000000001";
+pub const APP_SECRET: &str = "dev-secret-not-for-production";
+/// A second app bound to the same Open Platform account (same unionids).
+pub const APP2: &str = "wx0000000000000002";
+pub const APP2_SECRET: &str = "second-app-secret-value";
+pub const PHONE: &str = "+8613800138000";
+
+/// A clock both the server and the simulator follow.
+#[derive(Debug)]
+pub struct TestClock(Mutex<OffsetDateTime>);
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// How to build the app.
+pub struct Options {
+    pub registration: RegistrationPolicy,
+    pub data_dir: Option<Arc<tempfile::TempDir>>,
+    pub master_key: Option<MasterKey>,
+    pub sim: Option<Sim>,
+    /// Configure only the dev app (then `appid` may be left out).
+    pub single_app: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            registration: RegistrationPolicy::Open,
+            data_dir: None,
+            master_key: None,
+            sim: None,
+            single_app: false,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub sim: Sim,
+    pub sim_url: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<TestClock>,
+    pub data_dir: Arc<tempfile::TempDir>,
+    pub master_key: MasterKey,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _sim_handle: SimHandle,
+    bodies: Arc<Mutex<Vec<String>>>,
+    secrets: Arc<Mutex<Vec<String>>>,
+}
+
+pub struct Res {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Res {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "body: {}",
+            self.body
+        );
+        assert!(
+            self.body["error"]["request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "{}",
+            self.body
+        );
+        assert!(self.body["error"]["message"].is_string());
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert!(
+            (200..300).contains(&self.status),
+            "status {} body {}",
+            self.status,
+            self.body
+        );
+        &self.body
+    }
+}
+
+/// Signed-in user, as a test holds it.
+pub struct Account {
+    pub user_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl Account {
+    pub fn from_tokens(body: &Value) -> Self {
+        Self {
+            user_id: body["user"]["user_id"].as_str().unwrap().to_owned(),
+            access_token: body["tokens"]["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: body["tokens"]["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            wxlogin_server::telemetry::init_tracing(wxlogin_server::telemetry::LogFormat::Pretty);
+        }
+        let sim = opts.sim.unwrap_or_else(|| {
+            Sim::new(SimConfig::with_apps(vec![
+                SimApp::dev(),
+                SimApp::new(APP2, APP2_SECRET).bound_to("dev-open-platform"),
+            ]))
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_handle = wxlogin_wechat_sim::spawn(listener, sim.clone(), std::future::pending())
+            .await
+            .unwrap();
+        let sim_url = sim_handle.base_url();
+        assert!(
+            sim_url.starts_with("http://127.0.0.1:"),
+            "tests talk to the loopback simulator only"
+        );
+
+        let data_dir = opts
+            .data_dir
+            .unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
+        let master_key = opts.master_key.unwrap_or_else(MasterKey::generate);
+        let mut raw = RawConfig {
+            public_url: Some("http://127.0.0.1:9012".into()),
+            apps: vec![
+                AppSection {
+                    appid: APP.into(),
+                    secret: Some(APP_SECRET.into()),
+                    secret_file: None,
+                },
+                AppSection {
+                    appid: APP2.into(),
+                    secret: Some(APP2_SECRET.into()),
+                    secret_file: None,
+                },
+            ],
+            secrets: SecretsSection {
+                master_key: Some(master_key.to_base64()),
+                master_key_file: None,
+            },
+            ..RawConfig::default()
+        };
+        if opts.single_app {
+            raw.apps.truncate(1);
+        }
+        raw.http.host = "127.0.0.1".into();
+        raw.http.port = 0;
+        raw.database.url = Some(format!(
+            "sqlite://{}",
+            data_dir.path().join("wxlogin.db").display()
+        ));
+        raw.wechat.base_url = sim_url.clone();
+        raw.registration.policy = opts.registration;
+        let settings = Settings::from_raw(raw, None).unwrap();
+
+        // The simulator's clock runs from real time; the server's starts there and both move
+        // together through `advance`.
+        let clock = Arc::new(TestClock(Mutex::new(
+            OffsetDateTime::from_unix_timestamp(sim.clock().now_unix()).unwrap(),
+        )));
+        let app = Application::build(
+            &settings,
+            Overrides {
+                clock: Some(clock.clone()),
+            },
+        )
+        .await
+        .unwrap();
+        let addr = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        let secrets = Arc::new(Mutex::new(vec![
+            APP_SECRET.to_owned(),
+            APP2_SECRET.to_owned(),
+        ]));
+        Self {
+            addr,
+            sim,
+            sim_url,
+            http: reqwest::Client::new(),
+            clock,
+            data_dir,
+            master_key,
+            stop: Some(stop),
+            server: Some(server),
+            _sim_handle: sim_handle,
+            bodies: Arc::new(Mutex::new(Vec::new())),
+            secrets,
+        }
+    }
+
+    /// Stops the server (finishing in-flight requests, closing the pool), keeping the data.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    /// The same data directory, master key and simulator, a new server process state.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await;
+        let next = Self::spawn_with(Options {
+            data_dir: Some(self.data_dir.clone()),
+            master_key: Some(self.master_key.clone()),
+            sim: Some(self.sim.clone()),
+            ..Options::default()
+        })
+        .await;
+        // Carry the record over so the secret scan covers both lives.
+        next.bodies
+            .lock()
+            .unwrap()
+            .extend(self.bodies.lock().unwrap().drain(..));
+        next.secrets
+            .lock()
+            .unwrap()
+            .extend(self.secrets.lock().unwrap().drain(..));
+        next
+    }
+
+    /// Moves the server's and the simulator's clocks forward together.
+    pub fn advance(&self, by: Duration) {
+        *self.clock.0.lock().unwrap() += by;
+        self.sim.clock().advance(by);
+    }
+
+    /// Moves only the server's clock (the simulator keeps its codes alive).
+    pub fn advance_server_only(&self, by: Duration) {
+        *self.clock.0.lock().unwrap() += by;
+    }
+
+    fn remember_secret(&self, s: &str) {
+        self.secrets.lock().unwrap().push(s.to_owned());
+    }
+
+    /// What `wx.login()` gives `user` in `appid`.
+    pub fn login_code_for(&self, appid: &str, user: &str) -> String {
+        let code = self.sim.mint_login_code(appid, user).unwrap();
+        self.remember_secret(&code);
+        code
+    }
+
+    pub fn login_code(&self, user: &str) -> String {
+        self.login_code_for(APP, user)
+    }
+
+    pub fn phone_code(&self, user: &str, phone: &str) -> String {
+        let code = self.sim.mint_phone_code(APP, user, phone).unwrap();
+        self.remember_secret(&code);
+        code
+    }
+
+    /// Legacy phone data under the user's current session_key.
+    pub fn encrypted_phone(&self, user: &str, phone: &str) -> (String, String) {
+        self.encrypted_phone_for(APP, user, phone)
+    }
+
+    pub fn encrypted_phone_for(&self, appid: &str, user: &str, phone: &str) -> (String, String) {
+        self.note_session_key(appid, user);
+        self.sim.encrypted_phone(appid, user, phone).unwrap()
+    }
+
+    /// Records the user's current session_key, so the scan looks for it.
+    pub fn note_session_key(&self, appid: &str, user: &str) {
+        if let Some(key) = self.sim.current_session_key(appid, user) {
+            self.remember_secret(&key);
+        }
+    }
+
+    pub fn fault(&self, fault: Fault) {
+        self.sim.inject_fault(fault);
+    }
+
+    /// Calls of one simulated WeChat API so far.
+    pub fn upstream_calls(&self, api: &str) -> u64 {
+        self.sim.stats()["calls"][api]["total"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        bearer: Option<&str>,
+    ) -> Res {
+        let mut req = self.http.request(method, format!("{}{path}", self.addr));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Res {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        assert!(
+            status < 500 || status == 502 || status == 503,
+            "unexpected {status}: {text}"
+        );
+        self.bodies.lock().unwrap().push(text.clone());
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Res {
+        self.request(reqwest::Method::POST, path, Some(&body), None)
+            .await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Res {
+        self.request(reqwest::Method::GET, path, None, bearer).await
+    }
+
+    pub async fn login(&self, code: &str) -> Res {
+        self.post("/v1/login", json!({ "code": code, "appid": APP }))
+            .await
+    }
+
+    /// `wx.login` then `/v1/login`; returns the session.
+    pub async fn session_for(&self, user: &str) -> String {
+        let res = self.login(&self.login_code(user)).await;
+        self.note_session_key(APP, user);
+        res.ok()["session"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn phone_by_code(&self, session: &str, code: &str) -> Res {
+        self.post("/v1/phone", json!({ "session": session, "code": code }))
+            .await
+    }
+
+    pub async fn phone_by_data(&self, session: &str, (data, iv): &(String, String)) -> Res {
+        self.post(
+            "/v1/phone",
+            json!({ "session": session, "encrypted_data": data, "iv": iv }),
+        )
+        .await
+    }
+
+    pub async fn register(&self, ticket: &str, nickname: Option<&str>) -> Res {
+        self.post(
+            "/v1/register",
+            json!({ "registration_ticket": ticket, "nickname": nickname }),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, token: &str) -> Res {
+        self.post("/v1/token/refresh", json!({ "refresh_token": token }))
+            .await
+    }
+
+    pub async fn me(&self, token: &str) -> Res {
+        self.get("/v1/me", Some(token)).await
+    }
+
+    /// A new user all the way to registered: login, phone code, register.
+    pub async fn register_user(&self, user: &str, phone: &str) -> Account {
+        let session = self.session_for(user).await;
+        let res = self
+            .phone_by_code(&session, &self.phone_code(user, phone))
+            .await;
+        assert_eq!(res.ok()["registered"], false);
+        let ticket = res.body["registration_ticket"].as_str().unwrap().to_owned();
+        Account::from_tokens(self.register(&ticket, Some(user)).await.ok())
+    }
+
+    /// The WeChat access_token the server currently holds (stable_token returns the same
+    /// token while it is valid), so the scan can look for it.
+    pub async fn note_wechat_access_token(&self) {
+        let res = self
+            .http
+            .post(format!("{}/cgi-bin/stable_token", self.sim_url))
+            .json(&json!({ "grant_type": "client_credential", "appid": APP, "secret": APP_SECRET }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        if let Some(token) = body["access_token"].as_str() {
+            self.remember_secret(token);
+        }
+    }
+
+    /// Every response body so far, for tests that scan for other things.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    /// The secrets recorded so far (codes, session_keys, AppSecrets, WeChat tokens).
+    pub fn recorded_secrets(&self) -> Vec<String> {
+        self.secrets.lock().unwrap().clone()
+    }
+
+    /// Pairs of (secret prefix, body) where a response contained a recorded secret.
+    pub fn leaks(&self) -> Vec<(String, String)> {
+        let bodies = self.bodies.lock().unwrap();
+        let mut found = Vec::new();
+        for secret in self.secrets.lock().unwrap().iter().filter(|s| s.len() >= 8) {
+            for body in bodies.iter().filter(|b| b.contains(secret.as_str())) {
+                found.push((secret[..4].to_owned(), body.clone()));
+            }
+        }
+        found
+    }
+
+    /// For the scan's own test: pretend a response said this.
+    pub fn record_body(&self, body: &str) {
+        self.bodies.lock().unwrap().push(body.to_owned());
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let leaks = self.leaks();
+        assert!(
+            leaks.is_empty(),
+            "responses leaked secrets (prefix, body): {leaks:?}"
+        );
+    }
+}

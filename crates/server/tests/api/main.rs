@@ -1,0 +1,16 @@
+// Test support code: a panic is how a broken expectation is reported.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+//! The HTTP contract, end to end: the real server on port 0, SQLite in a temp dir, and the
+//! WeChat simulator in process. Every `TestApp` scans all its response bodies for secrets
+//! when it is dropped.
+
+mod helpers;
+
+mod errors;
+mod flow;
+mod idempotency;
+mod restart;
+mod secrets;
+mod session_keys;
+mod tokens;
