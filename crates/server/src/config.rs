@@ -631,6 +631,16 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_default_file_uses_only_known_keys() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let raw = load(RawConfig::default(), Some(&path)).unwrap();
+        assert_eq!(raw.http.port, 9012);
+        assert_eq!(raw.rate_limits.per_ip_burst, 200);
+        assert_eq!(raw.apps.len(), 1);
+    }
+
+    #[test]
     fn unknown_keys_are_refused_by_name() {
         let dir = std::env::temp_dir().join(format!("wxlogin-cfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -8,15 +8,31 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Every deadline in the simulator (code TTLs, token lifetimes, session_key lifetimes, the
 /// Beijing day of the daily quotas) reads this clock, so a test expires things by calling
 /// [`SimClock::advance`] instead of sleeping.
+///
+/// A frozen clock ([`SimClock::freeze`]) stops following real time and moves only through
+/// `advance`, so that boundary tests ("alive at 299 s, dead at 300 s") hold however slowly
+/// a loaded machine runs them.
 #[derive(Debug, Default)]
 pub struct SimClock {
     offset_ms: AtomicI64,
+    /// Real time when frozen, in ms; 0 while the clock follows real time.
+    frozen_at_ms: AtomicI64,
 }
 
 impl SimClock {
     /// A clock that reads real time (offset zero).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Stops following real time: from now on only [`SimClock::advance`] moves the clock.
+    pub fn freeze(&self) {
+        let _ = self.frozen_at_ms.compare_exchange(
+            0,
+            real_millis().max(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// Moves the clock forward. Saturates rather than wrapping on absurd durations.
@@ -43,12 +59,17 @@ impl SimClock {
 
     /// Milliseconds since the Unix epoch; the resolution every TTL is kept in.
     pub fn now_millis(&self) -> i64 {
-        let real = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        real.saturating_add(self.offset_ms.load(Ordering::Acquire))
+        let frozen = self.frozen_at_ms.load(Ordering::Acquire);
+        let base = if frozen != 0 { frozen } else { real_millis() };
+        base.saturating_add(self.offset_ms.load(Ordering::Acquire))
     }
+}
+
+fn real_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -62,6 +83,17 @@ mod tests {
         clock.advance(Duration::from_secs(301));
         assert!(clock.now_unix() >= before + 301);
         assert_eq!(clock.offset(), Duration::from_secs(301));
+    }
+
+    #[test]
+    fn a_frozen_clock_moves_only_when_advanced() {
+        let clock = SimClock::new();
+        clock.freeze();
+        let before = clock.now_millis();
+        std::thread::yield_now();
+        assert_eq!(clock.now_millis(), before);
+        clock.advance(Duration::from_millis(1500));
+        assert_eq!(clock.now_millis(), before + 1500);
     }
 
     #[test]

@@ -43,6 +43,8 @@ var SESSION_MARGIN_MS = 60 * 1000;
 class WxLoginError extends Error {
   constructor(code, message, fields) {
     super(message || code);
+    // Keeps `instanceof` working where DevTools compiles classes down to ES5.
+    Object.setPrototypeOf(this, WxLoginError.prototype);
     var f = fields || {};
     this.name = 'WxLoginError';
     this.code = code;
@@ -56,7 +58,7 @@ class WxLoginError extends Error {
 }
 
 function isError(err, codes) {
-  return err instanceof WxLoginError && codes.indexOf(err.code) !== -1;
+  return !!err && err.name === 'WxLoginError' && codes.indexOf(err.code) !== -1;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -82,12 +82,20 @@ async function startOnce(bin) {
   for (let i = 0; i < 100; i++) {
     if (exited) break;
     if ((await answers(`${baseUrl}/healthz`)) && (await answers(`${simUrl}/_sim/v1/stats`))) {
+      // Should the test process end without after() (a crash, a cancelled run), take the
+      // server down with it.
+      const orphanGuard = () => {
+        child.kill('SIGKILL');
+        cleanup();
+      };
+      process.on('exit', orphanGuard);
       return {
         baseUrl,
         simUrl,
         appid: DEV_APPID,
         output: () => output,
         async stop() {
+          process.off('exit', orphanGuard);
           if (!exited) {
             child.kill('SIGTERM');
             const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

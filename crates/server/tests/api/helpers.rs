@@ -144,6 +144,8 @@ impl TestApp {
                 SimApp::new(APP2, APP2_SECRET).bound_to("dev-open-platform"),
             ]))
         });
+        // Both clocks stand still unless a test moves them, together.
+        sim.clock().freeze();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim_handle = wxlogin_wechat_sim::spawn(listener, sim.clone(), std::future::pending())
             .await
@@ -191,8 +193,7 @@ impl TestApp {
         raw.registration.policy = opts.registration;
         let settings = Settings::from_raw(raw, None).unwrap();
 
-        // The simulator's clock runs from real time; the server's starts there and both move
-        // together through `advance`.
+        // The server's clock starts where the simulator's stands; `advance` moves both.
         let clock = Arc::new(TestClock(Mutex::new(
             OffsetDateTime::from_unix_timestamp(sim.clock().now_unix()).unwrap(),
         )));

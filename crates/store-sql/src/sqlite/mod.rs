@@ -167,6 +167,24 @@ async fn ensure_wal(pool: &SqlitePool, patience: Duration) -> StoreResult<()> {
     }
 }
 
+/// Applies `migrator`'s pending migrations.
+///
+/// sqlx's SQLite migrator takes no lock of its own: two instances starting together (on a new
+/// file, or a new binary on an old file) would both list migration N as pending, and the
+/// second would fail applying it again ("table … already exists"). Holding the write lock
+/// around the whole run makes the second wait, then list N as applied. Each migration runs in
+/// a savepoint inside this transaction, so a failed one still leaves nothing behind.
+async fn run_migrations(pool: &SqlitePool, migrator: &Migrator) -> StoreResult<()> {
+    let mut tx = begin_write(pool, "migrate").await?;
+    // `run_direct` is `run` without its `Acquire` bound, which an async fn cannot prove for a
+    // borrowed connection ("implementation of `Acquire` is not general enough").
+    migrator
+        .run_direct(&mut *tx)
+        .await
+        .map_err(|e| errors::from_migrate(e, is_transient))?;
+    tx.commit().await.map_err(db_err("migrate"))
+}
+
 #[async_trait]
 impl Backend for SqliteStore {
     fn name(&self) -> &'static str {
@@ -174,18 +192,7 @@ impl Backend for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        // sqlx's SQLite migrator takes no lock: two instances on a new file would both see
-        // migration 1 pending and the second would fail creating its tables. Holding the
-        // write lock around the whole run makes the second wait, then find nothing to do.
-        // (Each migration runs in a savepoint inside this transaction.) `run_direct` is
-        // `run` without its `Acquire` bound, which a boxed async fn cannot prove for a
-        // borrowed connection ("implementation of `Acquire` is not general enough").
-        let mut tx = begin_write(&self.pool, "migrate").await?;
-        MIGRATOR
-            .run_direct(&mut *tx)
-            .await
-            .map_err(|e| errors::from_migrate(e, is_transient))?;
-        tx.commit().await.map_err(db_err("migrate"))
+        run_migrations(&self.pool, &MIGRATOR).await
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<Purged> {
@@ -238,7 +245,55 @@ impl Health for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::is_memory;
+    use std::sync::Arc;
+
+    use sqlx::migrate::Migrator;
+    use tokio::sync::Barrier;
+
+    use super::{SqliteStore, is_memory, run_migrations};
+    use crate::ConnectOptions;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_upgrading_one_database_at_once_apply_each_migration_once() {
+        // A database at version 1, and eight instances of a binary that brings version 2.
+        const INSTANCES: usize = 8;
+        let dir = tempfile::tempdir().unwrap();
+        let sql = dir.path().join("migrations");
+        std::fs::create_dir(&sql).unwrap();
+        std::fs::write(sql.join("0001_a.sql"), "CREATE TABLE a (x INTEGER);").unwrap();
+        let v1 = Migrator::new(sql.as_path()).await.unwrap();
+        std::fs::write(sql.join("0002_b.sql"), "CREATE TABLE b (x INTEGER);").unwrap();
+        let v2 = Arc::new(Migrator::new(sql.as_path()).await.unwrap());
+        let url = format!("sqlite://{}", dir.path().join("wx.db").display());
+        let mut stores = Vec::new();
+        for _ in 0..INSTANCES {
+            stores.push(
+                SqliteStore::connect(&url, &ConnectOptions::default())
+                    .await
+                    .unwrap(),
+            );
+        }
+        run_migrations(&stores[0].pool, &v1).await.unwrap();
+        let barrier = Arc::new(Barrier::new(INSTANCES));
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for store in stores {
+            let (v2, barrier) = (v2.clone(), barrier.clone());
+            tasks.spawn(async move {
+                barrier.wait().await;
+                run_migrations(&store.pool, &v2).await.map(|()| store)
+            });
+        }
+        let results = tasks.join_all().await;
+
+        let stores: Vec<SqliteStore> = results.into_iter().map(Result::unwrap).collect();
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&stores[0].pool)
+                .await
+                .unwrap();
+        assert_eq!(applied, [1, 2]);
+    }
 
     #[test]
     fn memory_urls_are_recognised_and_file_urls_are_not() {

@@ -49,7 +49,10 @@ impl TestSim {
     pub async fn spawn_with(config: SimConfig) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = spawn(listener, Sim::new(config), async {
+        // Frozen: boundary checks must not depend on how fast a loaded machine runs them.
+        let sim = Sim::new(config);
+        sim.clock().freeze();
+        let handle = spawn(listener, sim, async {
             let _ = rx.await;
         })
         .await

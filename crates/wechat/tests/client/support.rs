@@ -33,7 +33,9 @@ impl TestEnv {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
-        let handle = spawn(listener, Sim::new(config), std::future::pending())
+        let sim = Sim::new(config);
+        sim.clock().freeze(); // boundary checks must not depend on the machine's speed
+        let handle = spawn(listener, sim, std::future::pending())
             .await
             .expect("simulator starts");
         let base_url = Url::parse(&handle.base_url()).expect("simulator base URL parses");
