@@ -22,11 +22,11 @@
 //! unique ([`KeyStore::insert_signing_key`]).
 //!
 //! # Layout
-//! * [`store`]: [`SqlStore`], [`ConnectOptions`], [`Purged`]; picks the backend from the URL.
+//! * `store`: [`SqlStore`], [`ConnectOptions`], [`Purged`]; picks the backend from the URL.
 //! * `backend`: the trait each backend implements, beyond the ports.
 //! * `rows`: rows as read from any backend, and their conversion to the ports' records.
 //! * `errors`: sqlx errors to [`StoreError`] (`Unavailable` or `Other`).
-//! * [`redact`]: database URLs with their password masked, for `Debug` and logs.
+//! * `redact`: [`redact_url`], database URLs with their password masked, for `Debug` and logs.
 //! * `sqlite`: the SQLite backend (feature `sqlite`, on by default); its SQL and
 //!   `migrations/sqlite/`.
 //!
@@ -38,13 +38,16 @@
 //! [`Health`]: wxlogin_core::ports::Health
 //! [`StoreError`]: wxlogin_core::ports::StoreError
 
+#[cfg(not(any(feature = "sqlite")))]
+compile_error!("wxlogin-store-sql needs at least one backend feature: `sqlite`");
+
 mod backend;
 mod errors;
-pub mod redact;
+mod redact;
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-pub mod store;
+mod store;
 
 pub use redact::redact_url;
 pub use store::{ConnectOptions, Purged, SqlStore};

@@ -10,6 +10,7 @@ mod helpers;
 mod errors;
 mod flow;
 mod idempotency;
+mod ops;
 mod restart;
 mod secrets;
 mod session_keys;

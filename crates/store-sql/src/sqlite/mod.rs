@@ -99,7 +99,7 @@ impl SqliteStore {
             .busy_timeout(opts.busy_timeout);
         let pool_options = SqlitePoolOptions::new().acquire_timeout(opts.acquire_timeout);
 
-        let pool: StoreResult<SqlitePool> = if is_memory(url) {
+        let pool = if is_memory(url) {
             // An in-memory database dies with its last connection, and each sqlx connection
             // to `:memory:` would otherwise be its own database: keep exactly one, forever.
             pool_options
@@ -109,7 +109,7 @@ impl SqliteStore {
                 .max_lifetime(None)
                 .connect_with(options)
                 .await
-                .map_err(db_err("connect"))
+                .map_err(db_err("connect"))?
         } else {
             if let Some(dir) = options
                 .get_filename()
@@ -131,9 +131,9 @@ impl SqliteStore {
                 .await
                 .map_err(db_err("connect"))?;
             ensure_wal(&pool, opts.busy_timeout).await?;
-            Ok(pool)
+            pool
         };
-        Ok(Self { pool: pool? })
+        Ok(Self { pool })
     }
 }
 

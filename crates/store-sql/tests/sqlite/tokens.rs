@@ -29,7 +29,7 @@ async fn family(store: &SqlStore, user: &UserId, id: &str, first: &str) -> Famil
     store
         .create_family(&family, &refresh(first, id, 1000))
         .await
-        .unwrap();
+        .expect("create_family");
     family
 }
 
@@ -164,6 +164,25 @@ async fn a_token_is_rotatable_until_the_second_it_expires() {
         matches!(just_before, RotateOutcome::Rotated(_)),
         "{just_before:?}"
     );
+}
+
+#[tokio::test]
+async fn a_used_token_presented_after_its_expiry_still_counts_as_reuse() {
+    let store = memory_store().await;
+    let alice = user(&store, 1).await;
+    family(&store, &alice, "fam-1", "r1").await; // r1 expires at T0 + 1000
+    store
+        .rotate_refresh(&h("r1"), &refresh("r2", "", 5000), at(10))
+        .await
+        .unwrap();
+
+    let replay = store
+        .rotate_refresh(&h("r1"), &refresh("r-thief", "", 9000), at(2000))
+        .await
+        .unwrap();
+
+    assert!(matches!(replay, RotateOutcome::Reused), "{replay:?}");
+    assert!(!store.family_active("fam-1").await.unwrap());
 }
 
 #[tokio::test]

@@ -152,10 +152,7 @@ async fn binding_is_idempotent_and_keeps_a_known_unionid() {
 async fn a_unionid_learned_later_is_recorded() {
     let store = memory_store().await;
     let user = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
-    assert_eq!(
-        store.identities(&user.id).await.unwrap()[0].has_unionid,
-        false
-    );
+    assert!(!store.identities(&user.id).await.unwrap()[0].has_unionid);
 
     store
         .bind_identity(
