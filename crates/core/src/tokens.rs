@@ -105,6 +105,39 @@ fn seal_context(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 
+/// Who signs, for whom, and how long a replaced key stays in the ring.
+#[derive(Debug, Clone)]
+pub struct KeyPolicy {
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// A key replaced by a newer one still verifies (and stays in the JWKS) this long after
+    /// the newer one was created: the longest access-token lifetime plus a margin for skew.
+    pub retire_after: std::time::Duration,
+}
+
+/// The newest key, and every older key whose successor is younger than `retire_after`:
+/// tokens it signed may still be alive.
+pub fn live_records(
+    mut records: Vec<SigningKeyRecord>,
+    retire_after: std::time::Duration,
+    now: OffsetDateTime,
+) -> Vec<SigningKeyRecord> {
+    records.sort_by_key(|r| r.generation);
+    let retire =
+        time::Duration::seconds(i64::try_from(retire_after.as_secs()).unwrap_or(i64::MAX / 2));
+    let successors: Vec<Option<OffsetDateTime>> = (0..records.len())
+        .map(|i| records.get(i + 1).map(|next| next.created_at))
+        .collect();
+    records
+        .into_iter()
+        .zip(successors)
+        .filter(|(_, successor)| successor.is_none_or(|created| now < created + retire))
+        .map(|(record, _)| record)
+        .collect()
+}
+
 /// Creates a new key record with `generation` (not stored yet).
 pub fn new_key_record(
     sealer: &Sealer,
@@ -133,8 +166,7 @@ impl KeyRing {
     pub async fn load_or_create(
         store: &dyn KeyStore,
         sealer: &Sealer,
-        issuer: String,
-        audience: String,
+        policy: &KeyPolicy,
         now: OffsetDateTime,
     ) -> Result<Self, KeyRingError> {
         let mut records = store.signing_keys().await?;
@@ -143,7 +175,28 @@ impl KeyRing {
             store.insert_signing_key(&first).await?;
             records = store.signing_keys().await?;
         }
-        Self::from_records(&records, sealer, issuer, audience)
+        Self::from_records(
+            &live_records(records, policy.retire_after, now),
+            sealer,
+            policy.issuer.clone(),
+            policy.audience.clone(),
+        )
+    }
+
+    /// Loads the stored keys again (after `wxlogin keys rotate` on another process).
+    pub async fn load(
+        store: &dyn KeyStore,
+        sealer: &Sealer,
+        policy: &KeyPolicy,
+        now: OffsetDateTime,
+    ) -> Result<Self, KeyRingError> {
+        let records = store.signing_keys().await?;
+        Self::from_records(
+            &live_records(records, policy.retire_after, now),
+            sealer,
+            policy.issuer.clone(),
+            policy.audience.clone(),
+        )
     }
 
     /// Adds a key one generation above the newest; returns its kid.
@@ -353,6 +406,71 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, KeyRingError::Sealed(_)));
+    }
+
+    #[test]
+    fn a_replaced_key_stays_in_the_ring_for_the_token_lifetime_then_leaves() {
+        let sealer = MasterKey::generate().sealer();
+        let t0 = OffsetDateTime::now_utc();
+        let first = new_key_record(&sealer, 1, t0).unwrap();
+        let second = new_key_record(&sealer, 2, t0 + time::Duration::seconds(100)).unwrap();
+        let records = vec![second.clone(), first.clone()];
+        let window = std::time::Duration::from_secs(960);
+        let kids = |now| {
+            live_records(records.clone(), window, now)
+                .into_iter()
+                .map(|r| r.kid)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kids(t0 + time::Duration::seconds(1000)),
+            [first.kid.clone(), second.kid.clone()]
+        );
+        assert_eq!(
+            kids(t0 + time::Duration::seconds(1060)),
+            [second.kid.clone()]
+        );
+
+        // Signed with the old key before the rotation, verified after it.
+        let old_ring = KeyRing::from_records(&[first], &sealer, "i".into(), "a".into()).unwrap();
+        let c = Claims {
+            iss: "i".into(),
+            aud: "a".into(),
+            ..claims(t0.unix_timestamp() + 900)
+        };
+        let token = old_ring.sign(&c).unwrap();
+        let both = KeyRing::from_records(
+            &live_records(records.clone(), window, t0 + time::Duration::seconds(200)),
+            &sealer,
+            "i".into(),
+            "a".into(),
+        )
+        .unwrap();
+        assert_eq!(both.verify(&token, t0).unwrap(), c);
+        assert_eq!(both.current_kid(), second.kid);
+        assert_eq!(both.jwks()["keys"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_token_for_another_issuer_or_audience_is_refused() {
+        let (ring, _) = ring();
+        let now = OffsetDateTime::now_utc();
+        let wrong_aud = Claims {
+            aud: "other".into(),
+            ..claims(now.unix_timestamp() + 60)
+        };
+        let wrong_iss = Claims {
+            iss: "https://evil".into(),
+            ..claims(now.unix_timestamp() + 60)
+        };
+        assert_eq!(
+            ring.verify(&ring.sign(&wrong_aud).unwrap(), now),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            ring.verify(&ring.sign(&wrong_iss).unwrap(), now),
+            Err(TokenError::WrongAudience)
+        );
     }
 
     #[test]

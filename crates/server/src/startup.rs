@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use wxlogin_core::ports::{Clock, SystemClock};
 use wxlogin_core::service::AuthSettings;
-use wxlogin_core::tokens::KeyRing;
+use wxlogin_core::tokens::{KeyPolicy, KeyRing};
 use wxlogin_core::{AuthService, Ports};
 use wxlogin_store_sql::{ConnectOptions, SqlStore};
 use wxlogin_wechat::{ClientConfig, WeChatAdapter, WeChatClient};
@@ -53,6 +53,7 @@ pub struct Application {
     router: axum::Router,
     store: Arc<SqlStore>,
     auth: Arc<AuthService>,
+    key_policy: KeyPolicy,
 }
 
 /// Opens the database named in the settings and runs the migrations.
@@ -72,14 +73,9 @@ impl Application {
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let store = open_store(settings).await?;
         let sealer = settings.master_key.sealer();
-        let keys = KeyRing::load_or_create(
-            store.as_ref(),
-            &sealer,
-            settings.issuer(),
-            settings.raw.tokens.audience.clone(),
-            clock.now(),
-        )
-        .await?;
+        let key_policy = key_policy(settings);
+        let keys =
+            KeyRing::load_or_create(store.as_ref(), &sealer, &key_policy, clock.now()).await?;
 
         let mut client_config = ClientConfig::new(settings.wechat_base_url.clone());
         client_config.connect_timeout = settings.wechat_connect_timeout;
@@ -120,6 +116,7 @@ impl Application {
             router: routes::router(state),
             store,
             auth,
+            key_policy,
         })
     }
 
@@ -140,6 +137,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let store = self.store.clone();
         let purge = tokio::spawn(purge_loop(self.store.clone()));
+        let reload = tokio::spawn(reload_keys_loop(
+            self.store.clone(),
+            self.auth.clone(),
+            self.key_policy.clone(),
+        ));
         let served = axum::serve(
             self.listener,
             self.router
@@ -148,6 +150,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         purge.abort();
+        reload.abort();
         store.close().await;
         served
     }
@@ -162,6 +165,50 @@ async fn purge_loop(store: Arc<SqlStore>) {
             Ok(purged) => tracing::info!(?purged, "purged expired rows"),
             Err(e) => tracing::warn!(error = %e, "purge failed"),
         }
+    }
+}
+
+/// Picks up keys added by `wxlogin keys rotate` (run against the same database) and drops
+/// retired ones, once a minute.
+async fn reload_keys_loop(store: Arc<SqlStore>, auth: Arc<AuthService>, policy: KeyPolicy) {
+    let mut every = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    every.tick().await; // the first tick is immediate; keys were just loaded
+    loop {
+        every.tick().await;
+        let sealer = auth.sealer();
+        match KeyRing::load(
+            store.as_ref(),
+            &sealer,
+            &policy,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        {
+            Ok(ring) => {
+                if ring.current_kid() != auth.keys().current_kid() {
+                    tracing::info!(kid = ring.current_kid(), "signing key rotated");
+                }
+                auth.replace_keys(ring);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones")
+            }
+        }
+    }
+}
+
+/// How often running instances look for rotated keys. A new key signs within this long of
+/// `wxlogin keys rotate`; until then the old key still signs, and both verify.
+pub const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Replaced keys stay as long as an access token they signed can live, plus the reload
+/// interval and a minute of clock skew.
+pub fn key_policy(settings: &Settings) -> KeyPolicy {
+    KeyPolicy {
+        issuer: settings.issuer(),
+        audience: settings.raw.tokens.audience.clone(),
+        retire_after: std::time::Duration::from_secs(settings.raw.tokens.access_ttl_secs + 60)
+            + KEY_RELOAD_INTERVAL,
     }
 }
 

@@ -132,6 +132,11 @@ impl AuthService {
         }
     }
 
+    /// The sealer for values at rest (key reloads need it).
+    pub fn sealer(&self) -> Sealer {
+        self.sealer.clone()
+    }
+
     /// The policy in force.
     pub fn settings(&self) -> &AuthSettings {
         &self.settings
