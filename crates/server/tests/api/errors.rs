@@ -285,27 +285,13 @@ async fn tickets_that_are_forged_reused_or_expired_are_invalid() {
         .await
         .assert_error(401, "ticket_invalid");
 
-    let session = app.session_for("alice").await;
-    let ticket = app
-        .phone_by_code(&session, &app.phone_code("alice", PHONE))
-        .await
-        .ok()["registration_ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ticket = app.ticket_for("alice", PHONE).await;
     assert_eq!(app.register(&ticket, None).await.status, 201);
     app.register(&ticket, None)
         .await
         .assert_error(401, "ticket_invalid");
 
-    let session = app.session_for("bob").await;
-    let ticket = app
-        .phone_by_code(&session, &app.phone_code("bob", "+8613900139000"))
-        .await
-        .ok()["registration_ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ticket = app.ticket_for("bob", "+8613900139000").await;
     app.advance(Duration::from_secs(601));
     app.register(&ticket, None)
         .await
@@ -315,14 +301,7 @@ async fn tickets_that_are_forged_reused_or_expired_are_invalid() {
 #[tokio::test]
 async fn out_of_bounds_profiles_are_invalid_requests_and_leave_the_ticket_usable() {
     let app = TestApp::spawn().await;
-    let session = app.session_for("alice").await;
-    let ticket = app
-        .phone_by_code(&session, &app.phone_code("alice", PHONE))
-        .await
-        .ok()["registration_ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ticket = app.ticket_for("alice", PHONE).await;
     app.register(&ticket, Some(&"x".repeat(65)))
         .await
         .assert_error(400, "invalid_request");
@@ -341,11 +320,7 @@ async fn a_phone_registered_through_another_ticket_meanwhile_is_already_register
     let app = TestApp::spawn().await;
     let mut tickets = Vec::new();
     for user in ["alice", "alice-other-wechat"] {
-        let session = app.session_for(user).await;
-        let res = app
-            .phone_by_code(&session, &app.phone_code(user, PHONE))
-            .await;
-        tickets.push(res.ok()["registration_ticket"].as_str().unwrap().to_owned());
+        tickets.push(app.ticket_for(user, PHONE).await);
     }
     assert_eq!(app.register(&tickets[0], None).await.status, 201);
     app.register(&tickets[1], None)

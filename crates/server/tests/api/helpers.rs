@@ -412,14 +412,19 @@ impl TestApp {
         self.get("/v1/me", Some(token)).await
     }
 
-    /// A new user all the way to registered: login, phone code, register.
-    pub async fn register_user(&self, user: &str, phone: &str) -> Account {
+    /// A new user up to the registration page: login, phone code; returns the ticket.
+    pub async fn ticket_for(&self, user: &str, phone: &str) -> String {
         let session = self.session_for(user).await;
         let res = self
             .phone_by_code(&session, &self.phone_code(user, phone))
             .await;
         assert_eq!(res.ok()["registered"], false);
-        let ticket = res.body["registration_ticket"].as_str().unwrap().to_owned();
+        res.body["registration_ticket"].as_str().unwrap().to_owned()
+    }
+
+    /// A new user all the way to registered: login, phone code, register.
+    pub async fn register_user(&self, user: &str, phone: &str) -> Account {
+        let ticket = self.ticket_for(user, phone).await;
         Account::from_tokens(self.register(&ticket, Some(user)).await.ok())
     }
 

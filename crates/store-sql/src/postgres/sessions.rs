@@ -1,0 +1,94 @@
+//! [`SessionStore`] on PostgreSQL: mini-program sessions and session_key history.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use wxlogin_core::crypto::HandleHash;
+use wxlogin_core::ids::{AppId, OpenId, UnionId};
+use wxlogin_core::ports::{SessionKeys, SessionRecord, SessionStore, StoreResult};
+
+use super::{PgStore, db_err};
+use crate::rows::{SessionKeysRow, SessionRow, unix};
+
+#[async_trait]
+impl SessionStore for PgStore {
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(session.hash.0.as_slice())
+        .bind(session.identity.appid.as_str())
+        .bind(session.identity.openid.as_str())
+        .bind(session.identity.unionid.as_ref().map(UnionId::as_str))
+        .bind(unix(session.created_at))
+        .bind(unix(session.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("create_session"))?;
+        Ok(())
+    }
+
+    async fn live_session(
+        &self,
+        hash: &HandleHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<SessionRecord>> {
+        sqlx::query_as::<_, SessionRow>(
+            "SELECT hash, appid, openid, unionid, created_at, expires_at
+             FROM sessions WHERE hash = $1 AND expires_at > $2",
+        )
+        .bind(hash.0.as_slice())
+        .bind(unix(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("live_session"))?
+        .map(SessionRow::into_record)
+        .transpose()
+    }
+
+    async fn rotate_session_key(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+        sealed_key: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        // One statement, so concurrent rotations serialise on the row (ON CONFLICT waits for
+        // a concurrent insert of the same key, then updates). PostgreSQL evaluates every SET
+        // expression against the old row, so `previous` gets the old `current`.
+        sqlx::query(
+            "INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
+             VALUES ($1, $2, $3, NULL, $4)
+             ON CONFLICT (appid, openid) DO UPDATE SET
+                 previous_sealed = session_keys.current_sealed,
+                 current_sealed = excluded.current_sealed,
+                 rotated_at = excluded.rotated_at",
+        )
+        .bind(appid.as_str())
+        .bind(openid.as_str())
+        .bind(sealed_key)
+        .bind(unix(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("rotate_session_key"))?;
+        Ok(())
+    }
+
+    async fn session_keys(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+    ) -> StoreResult<Option<SessionKeys>> {
+        sqlx::query_as::<_, SessionKeysRow>(
+            "SELECT current_sealed, previous_sealed, rotated_at
+             FROM session_keys WHERE appid = $1 AND openid = $2",
+        )
+        .bind(appid.as_str())
+        .bind(openid.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("session_keys"))?
+        .map(SessionKeysRow::into_record)
+        .transpose()
+    }
+}
