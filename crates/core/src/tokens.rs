@@ -424,11 +424,11 @@ mod tests {
         };
         assert_eq!(
             kids(t0 + time::Duration::seconds(1000)),
-            [first.kid.clone(), second.kid.clone()]
+            [first.kid.as_str(), second.kid.as_str()]
         );
         assert_eq!(
             kids(t0 + time::Duration::seconds(1060)),
-            [second.kid.clone()]
+            [second.kid.as_str()]
         );
 
         // Signed with the old key before the rotation, verified after it.

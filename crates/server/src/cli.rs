@@ -17,7 +17,11 @@ pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 /// wxlogin: a self-hosted login server for WeChat Mini Programs.
 #[derive(Debug, Parser)]
-#[command(name = "wxlogin", version, about)]
+#[command(
+    name = "wxlogin",
+    version,
+    about = "wxlogin: a self-hosted login server for WeChat Mini Programs"
+)]
 pub struct Cli {
     /// Log format.
     #[arg(
