@@ -70,6 +70,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>, StartupErr
 impl Application {
     /// Connects, migrates, loads keys and binds the listener.
     pub async fn build(settings: &Settings, overrides: Overrides) -> Result<Self, StartupError> {
+        warn_about_unenforced_settings(settings);
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let store = open_store(settings).await?;
         let sealer = settings.master_key.sealer();
@@ -101,6 +102,7 @@ impl Application {
             auth: auth.clone(),
             health: store.clone(),
             metrics: telemetry::metrics_handle(),
+            request_timeout: settings.request_timeout,
         };
 
         let addr = SocketAddr::new(settings.host, settings.port);
@@ -153,6 +155,28 @@ impl Application {
         reload.abort();
         store.close().await;
         served
+    }
+}
+
+/// Says so at start when a configured setting is not enforced by this version, so that an
+/// operator is never silently less protected than the file suggests.
+fn warn_about_unenforced_settings(settings: &Settings) {
+    let limits = &settings.raw.rate_limits;
+    let any_limit = [
+        limits.per_ip_per_second,
+        limits.per_openid_per_second,
+        limits.per_phone_per_second,
+    ]
+    .iter()
+    .any(|&rate| rate > 0);
+    if any_limit {
+        tracing::warn!(
+            "[rate_limits] is configured but not enforced by this version; \
+             put a rate limit in front of wxlogin (load balancer) until it is"
+        );
+    }
+    if settings.raw.redis.url.is_some() || settings.raw.redis.url_file.is_some() {
+        tracing::warn!("[redis] is configured but not used by this version: run a single instance");
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +31,8 @@ pub struct AppState {
     pub health: Arc<dyn Health>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The backstop for a whole request (`http.request_timeout_secs`).
+    pub request_timeout: std::time::Duration,
 }
 
 /// The whole API.
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn(observe))
         .layer(middleware::from_fn(request_id::layer))
         .layer(CatchPanicLayer::custom(|_| {
@@ -64,6 +67,21 @@ pub fn router(state: AppState) -> Router {
             header::COOKIE,
         ]))
         .with_state(state)
+}
+
+/// A backstop on the whole request. WeChat calls and store queries have shorter limits of
+/// their own, so this only fires when something hangs; the client gets `503 unavailable`.
+async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(
+                timeout_secs = state.request_timeout.as_secs(),
+                "request timed out"
+            );
+            ApiError::Auth(wxlogin_core::AuthError::Unavailable).into_response()
+        }
+    }
 }
 
 /// One access-log line and the request metrics per request. The route is the matched

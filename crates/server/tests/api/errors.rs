@@ -364,3 +364,26 @@ async fn unknown_and_garbage_refresh_tokens_are_invalid() {
         .await
         .assert_error(401, "refresh_token_invalid");
 }
+
+#[tokio::test]
+async fn a_request_that_hangs_past_the_backstop_gets_503_unavailable_in_time() {
+    let app = TestApp::spawn_with(Options {
+        request_timeout_secs: Some(1),
+        ..Options::default()
+    })
+    .await;
+    // WeChat answers after 3 s: later than our 1 s backstop, sooner than the client's 5 s.
+    app.fault(Fault::delay_only(
+        Api::Jscode2session,
+        Duration::from_secs(3),
+    ));
+    let started = std::time::Instant::now();
+    app.login(&app.login_code("alice"))
+        .await
+        .assert_error(503, "unavailable");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+}

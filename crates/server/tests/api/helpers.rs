@@ -40,6 +40,8 @@ pub struct Options {
     pub sim: Option<Sim>,
     /// Configure only the dev app (then `appid` may be left out).
     pub single_app: bool,
+    /// `http.request_timeout_secs`.
+    pub request_timeout_secs: Option<u64>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             master_key: None,
             sim: None,
             single_app: false,
+            request_timeout_secs: None,
         }
     }
 }
@@ -180,6 +183,9 @@ impl TestApp {
             },
             ..RawConfig::default()
         };
+        if let Some(secs) = opts.request_timeout_secs {
+            raw.http.request_timeout_secs = secs;
+        }
         if opts.single_app {
             raw.apps.truncate(1);
         }
