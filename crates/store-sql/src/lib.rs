@@ -2,8 +2,8 @@
 //!
 //! [`SqlStore`] implements every durable port of `wxlogin-core` ([`UserStore`],
 //! [`SessionStore`], [`TokenStore`], [`KeyStore`], [`Health`]) on one connection pool. The
-//! database URL's scheme picks the backend: `sqlite://path/to/file.db` or `sqlite::memory:`
-//! today; `postgres://` and `mysql://` next.
+//! database URL's scheme picks the backend: `sqlite://path/to/file.db` or `sqlite::memory:`,
+//! `postgres://` (or `postgresql://`), and `mysql://` (or `mariadb://`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), wxlogin_core::ports::StoreError> {
@@ -27,8 +27,8 @@
 //! * `rows`: rows as read from any backend, and their conversion to the ports' records.
 //! * `errors`: sqlx errors to [`StoreError`] (`Unavailable` or `Other`).
 //! * `redact`: [`redact_url`], database URLs with their password masked, for `Debug` and logs.
-//! * `sqlite`: the SQLite backend (feature `sqlite`, on by default); its SQL and
-//!   `migrations/sqlite/`.
+//! * `sqlite`, `postgres`, `mysql`: one backend each (features of the same names, all on by
+//!   default); its SQL, its locking notes, and its `migrations/<backend>/`.
 //!
 //! [`UserStore`]: wxlogin_core::ports::UserStore
 //! [`SessionStore`]: wxlogin_core::ports::SessionStore
@@ -38,11 +38,17 @@
 //! [`Health`]: wxlogin_core::ports::Health
 //! [`StoreError`]: wxlogin_core::ports::StoreError
 
-#[cfg(not(any(feature = "sqlite")))]
-compile_error!("wxlogin-store-sql needs at least one backend feature: `sqlite`");
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!(
+    "wxlogin-store-sql needs at least one backend feature: `sqlite`, `postgres` or `mysql`"
+);
 
 mod backend;
 mod errors;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod redact;
 mod rows;
 #[cfg(feature = "sqlite")]

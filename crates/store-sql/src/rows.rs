@@ -156,6 +156,12 @@ pub(crate) struct FamilyRow {
 }
 
 impl FamilyRow {
+    /// The family's id, as stored.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
     pub(crate) fn into_record(self) -> StoreResult<FamilyRecord> {
         Ok(FamilyRecord {
             id: self.id,

@@ -85,6 +85,14 @@ impl SqlStore {
     ///   [`ConnectOptions::busy_timeout`].
     /// * `sqlite::memory:`: a private in-memory database on one connection, for tests. Each
     ///   call makes a new, empty database.
+    /// * `postgres://user:password@host:5432/db` (or `postgresql://`): PostgreSQL 12 or later.
+    ///   Tables go in the first schema of the `search_path`; choose one in the URL with
+    ///   `?options=-c%20search_path%3Dwxlogin`. Other parameters are libpq's (`sslmode`, …).
+    /// * `mysql://user:password@host:3306/db` (or `mariadb://`): MySQL 8 or MariaDB 10.6 and
+    ///   later, InnoDB, utf8mb4.
+    ///
+    /// An unreachable server, or one that does not answer within
+    /// [`ConnectOptions::acquire_timeout`], fails with [`StoreError::Unavailable`].
     ///
     /// Does not migrate: call [`SqlStore::migrate`] next.
     pub async fn connect(url: &str, opts: ConnectOptions) -> StoreResult<Self> {
@@ -98,7 +106,16 @@ impl SqlStore {
             "sqlite" => Box::new(crate::sqlite::SqliteStore::connect(url, &opts).await?),
             #[cfg(not(feature = "sqlite"))]
             "sqlite" => return Err(not_built(&scheme)),
-            "postgres" | "postgresql" | "mysql" | "mariadb" => return Err(not_built(&scheme)),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => {
+                Box::new(crate::postgres::PgStore::connect(url, &opts).await?)
+            }
+            #[cfg(not(feature = "postgres"))]
+            "postgres" | "postgresql" => return Err(not_built(&scheme)),
+            #[cfg(feature = "mysql")]
+            "mysql" | "mariadb" => Box::new(crate::mysql::MySqlStore::connect(url, &opts).await?),
+            #[cfg(not(feature = "mysql"))]
+            "mysql" | "mariadb" => return Err(not_built(&scheme)),
             _ => {
                 return Err(StoreError::Other(format!(
                     "database URL scheme `{scheme}` is not one of sqlite, postgres, mysql"
@@ -133,13 +150,17 @@ impl SqlStore {
         self.backend.close().await;
     }
 
-    /// Which backend the URL picked: `sqlite` (or, later, `postgres`, `mysql`).
+    /// Which backend the URL picked: `sqlite`, `postgres` or `mysql` (also for `mariadb://`).
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
     }
 }
 
-/// A known backend that this build leaves out (its feature is off, or it is not written yet).
+/// A known backend that this build leaves out (its feature is off).
+#[cfg_attr(
+    all(feature = "sqlite", feature = "postgres", feature = "mysql"),
+    allow(dead_code)
+)]
 fn not_built(scheme: &str) -> StoreError {
     StoreError::Other(format!(
         "database URL scheme `{scheme}`: this build of wxlogin has no support for it"

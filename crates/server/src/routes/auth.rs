@@ -5,12 +5,35 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use wxlogin_core::AuthError;
 use wxlogin_core::secret::{LoginCode, PhoneCode};
 use wxlogin_core::service::{PhoneProof, Profile};
 
 use super::AppState;
 use crate::error::ApiError;
 use crate::extract::{Bearer, JsonBody, OptionalJsonBody};
+
+/// Runs a use case to completion even if the client goes away.
+///
+/// Hyper drops a handler's future when its connection closes. Dropped midway, a use case could
+/// leave a database connection inside an open transaction (sqlx-sqlite 0.8 does not roll back
+/// a `BEGIN` cancelled in flight, and the pool hands that connection out again), or lose the
+/// outcome of a code WeChat has already consumed. A spawned task is not cancelled by the
+/// disconnect: the work finishes, its outcome is remembered, and the next request with the
+/// same code gets it.
+async fn detached<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, AuthError>> + Send + 'static,
+{
+    let span = tracing::Span::current();
+    match tokio::spawn(tracing::Instrument::instrument(work, span)).await {
+        Ok(outcome) => outcome.map_err(ApiError::from),
+        Err(e) => Err(ApiError::Auth(AuthError::Internal(format!(
+            "use case task failed: {e}"
+        )))),
+    }
+}
 
 /// Opaque handles we issue are under 64 characters; anything far longer is not one of ours.
 const MAX_HANDLE_LEN: usize = 256;
@@ -43,7 +66,8 @@ pub(super) async fn login(
 ) -> Result<Response, ApiError> {
     bounded_appid(body.appid.as_deref())?;
     let app = state.auth.resolve_app(body.appid.as_deref())?;
-    let view = state.auth.login(&app, LoginCode::new(body.code)).await?;
+    let auth = state.auth.clone();
+    let view = detached(async move { auth.login(&app, LoginCode::new(body.code)).await }).await?;
     Ok(Json(view).into_response())
 }
 
@@ -73,10 +97,12 @@ pub(super) async fn phone(
             ));
         }
     };
-    let view = state
-        .auth
-        .phone(&body.session, body.appid.as_deref(), proof)
-        .await?;
+    let auth = state.auth.clone();
+    let view = detached(async move {
+        auth.phone(&body.session, body.appid.as_deref(), proof)
+            .await
+    })
+    .await?;
     Ok(Json(view).into_response())
 }
 
@@ -96,10 +122,9 @@ pub(super) async fn register(
         nickname: body.nickname,
         avatar_url: body.avatar_url,
     };
-    let view = state
-        .auth
-        .register(&body.registration_ticket, profile)
-        .await?;
+    let auth = state.auth.clone();
+    let view =
+        detached(async move { auth.register(&body.registration_ticket, profile).await }).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -113,7 +138,8 @@ pub(super) async fn refresh(
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     bounded("refresh_token", &body.refresh_token)?;
-    let view = state.auth.refresh(&body.refresh_token).await?;
+    let auth = state.auth.clone();
+    let view = detached(async move { auth.refresh(&body.refresh_token).await }).await?;
     Ok(Json(view).into_response())
 }
 
@@ -128,7 +154,8 @@ pub(super) async fn logout(
     Bearer(token): Bearer,
     OptionalJsonBody(body): OptionalJsonBody<LogoutRequest>,
 ) -> Result<Response, ApiError> {
-    state.auth.logout(&token, body.all_devices).await?;
+    let auth = state.auth.clone();
+    detached(async move { auth.logout(&token, body.all_devices).await }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -73,3 +73,30 @@ async fn a_phone_code_replayed_under_another_session_does_not_get_the_first_sess
     replay.assert_error(400, "phone_code_invalid");
     assert_eq!(replay.body["error"]["wechat_errcode"], 40029);
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_exchange_does_not_cancel_it_and_its_retry_gets_the_outcome() {
+    let app = TestApp::spawn().await;
+    app.fault(Fault::delay_only(
+        Api::Jscode2session,
+        std::time::Duration::from_millis(600),
+    ));
+    let code = app.login_code("alice");
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(format!("{}/v1/login", app.addr))
+        .json(&json!({"code": code, "appid": crate::helpers::APP}))
+        .send()
+        .await;
+    assert!(
+        gave_up.is_err(),
+        "the client timed out and closed the connection"
+    );
+    // The retry joins the still-running exchange (or finds its outcome): no second call.
+    let retry = app.login(&code).await;
+    assert_eq!(retry.ok()["registered"], false);
+    assert_eq!(app.upstream_calls("jscode2session"), 1);
+}

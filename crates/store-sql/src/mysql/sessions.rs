@@ -34,7 +34,8 @@ impl SessionStore for MySqlStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>> {
         sqlx::query_as::<_, SessionRow>(
-            "SELECT hash, appid, openid, unionid, created_at, expires_at
+            "SELECT hash, CONVERT(appid USING utf8mb4) AS appid, CONVERT(openid USING utf8mb4) AS openid,
+                    CONVERT(unionid USING utf8mb4) AS unionid, created_at, expires_at
              FROM sessions WHERE hash = ? AND expires_at > ?",
         )
         .bind(hash.0.as_slice())
@@ -53,17 +54,16 @@ impl SessionStore for MySqlStore {
         sealed_key: &[u8],
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        // One statement, so concurrent rotations serialise on the row. SQLite (like
-        // PostgreSQL) evaluates every SET expression against the old row, so `previous`
-        // gets the old `current`. (MySQL assigns left to right: its version must set
-        // previous_sealed before current_sealed.)
+        // One statement, so concurrent rotations serialise on the row. MySQL assigns
+        // ON DUPLICATE KEY UPDATE's SET list left to right, each seeing the ones before: so
+        // `previous_sealed` first, while `current_sealed` still holds the old key.
         sqlx::query(
             "INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
              VALUES (?, ?, ?, NULL, ?)
-             ON CONFLICT (appid, openid) DO UPDATE SET
-                 previous_sealed = session_keys.current_sealed,
-                 current_sealed = excluded.current_sealed,
-                 rotated_at = excluded.rotated_at",
+             ON DUPLICATE KEY UPDATE
+                 previous_sealed = current_sealed,
+                 current_sealed = VALUES(current_sealed),
+                 rotated_at = VALUES(rotated_at)",
         )
         .bind(appid.as_str())
         .bind(openid.as_str())

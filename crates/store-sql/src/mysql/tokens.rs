@@ -50,34 +50,42 @@ impl TokenStore for MySqlStore {
     ) -> StoreResult<RotateOutcome> {
         const OP: &str = "rotate_refresh";
         let now = unix(now);
-        // The write lock from the start: of N concurrent calls, the first marks the token
-        // used, and each later one, running after it commits, sees it used.
+        // The conditional UPDATE decides: of N concurrent calls, the first locks the token's
+        // row and marks it used; each later one waits for that row lock, then (an UPDATE reads
+        // the latest committed row, not its snapshot) finds it used and changes nothing. MySQL
+        // counts changed rows, and used_at does change, so the count is 1 for the winner only.
         let mut tx = begin(&self.pool, OP).await?;
 
-        let rotated: Option<(String,)> = sqlx::query_as(
+        let rotated = sqlx::query(
             "UPDATE refresh_tokens SET used_at = ?
              WHERE hash = ? AND used_at IS NULL AND expires_at > ?
                AND EXISTS (SELECT 1 FROM refresh_families f
-                           WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)
-             RETURNING family_id",
+                           WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)",
         )
         .bind(now)
         .bind(presented.0.as_slice())
-        .fetch_optional(&mut *tx)
+        .bind(now)
+        .execute(&mut *tx)
         .await
-        .map_err(db_err(OP))?;
+        .map_err(db_err(OP))?
+        .rows_affected();
 
-        if let Some((family_id,)) = rotated {
+        if rotated == 1 {
             // `new` joins the presented token's family: the caller could not know it yet, so
-            // `new.family_id` is not read.
+            // `new.family_id` is not read. (No UPDATE … RETURNING in MySQL: read it back; the
+            // row is ours until commit.)
             let family = sqlx::query_as::<_, FamilyRow>(
-                "SELECT id, user_id, appid, created_at FROM refresh_families WHERE id = ?",
+                "SELECT CONVERT(f.id USING utf8mb4) AS id, CONVERT(f.user_id USING utf8mb4) AS user_id,
+                        CONVERT(f.appid USING utf8mb4) AS appid, f.created_at
+                 FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+                 WHERE t.hash = ?",
             )
-            .bind(family_id.as_str())
+            .bind(presented.0.as_slice())
             .fetch_one(&mut *tx)
             .await
-            .map_err(db_err(OP))?
-            .into_record()?;
+            .map_err(db_err(OP))?;
+            let family_id = family.id().to_owned();
+            let family = family.into_record()?;
             sqlx::query("INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
                 .bind(new.hash.0.as_slice())
                 .bind(family_id.as_str())
@@ -90,11 +98,14 @@ impl TokenStore for MySqlStore {
             return Ok(RotateOutcome::Rotated(family));
         }
 
-        // Not live: say why. (used_at, revoked_at, family_id)
+        // Not live: say why. (used_at, revoked_at, family_id.) FOR UPDATE reads the latest
+        // committed rows, not this transaction's snapshot, and holds the family row we may
+        // revoke next.
         let found: Option<(Option<i64>, Option<i64>, String)> = sqlx::query_as(
-            "SELECT t.used_at, f.revoked_at, t.family_id
+            "SELECT t.used_at, f.revoked_at, CONVERT(t.family_id USING utf8mb4) AS family_id
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
-             WHERE t.hash = ?",
+             WHERE t.hash = ?
+             FOR UPDATE",
         )
         .bind(presented.0.as_slice())
         .fetch_optional(&mut *tx)
@@ -105,14 +116,24 @@ impl TokenStore for MySqlStore {
             // Presented again after its one rotation: someone holds a copy. Revoke the whole
             // family, whatever the token's own expiry (until `purge_expired` removes it).
             Some((Some(_used_at), None, family_id)) => {
-                sqlx::query("UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(family_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err(OP))?;
+                // The read above may predate another reuse's revocation (nothing stops
+                // two reuses reading the family at once): whoever flips revoked_at reports
+                // the reuse; the others found a revoked family, as if they had come after.
+                let revoked = sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(family_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(OP))?
+                .rows_affected();
                 tx.commit().await.map_err(db_err(OP))?;
-                Ok(RotateOutcome::Reused)
+                Ok(if revoked == 1 {
+                    RotateOutcome::Reused
+                } else {
+                    RotateOutcome::Invalid
+                })
             }
             // Unknown, expired and unused, or its family is already revoked.
             _ => {

@@ -10,18 +10,21 @@ use wxlogin_core::ports::{
     UserStore,
 };
 
-use super::{MySqlStore, begin, db_err};
+use super::{MySqlStore, begin, db_err, is_duplicate_on};
 use crate::rows::{IdentitySummaryRow, TicketRow, UserRow, unix};
 
 /// Binds (appid, openid) to a user, moving it from any other; a known unionid is kept when
 /// the new binding has none (it belongs to the WeChat identity, not to our user).
+///
+/// `VALUES(col)` rather than MySQL 8's `AS new` alias, which MariaDB lacks. The primary key is
+/// the table's only unique key, so nothing else can send the insert to the update.
 const UPSERT_IDENTITY: &str = "
     INSERT INTO identities (appid, openid, unionid, user_id, created_at, updated_at)
     VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (appid, openid) DO UPDATE SET
-        user_id = excluded.user_id,
-        unionid = COALESCE(excluded.unionid, identities.unionid),
-        updated_at = excluded.updated_at";
+    ON DUPLICATE KEY UPDATE
+        user_id = VALUES(user_id),
+        unionid = COALESCE(VALUES(unionid), unionid),
+        updated_at = VALUES(updated_at)";
 
 async fn upsert_identity<'e>(
     db: impl Executor<'e, Database = MySql>,
@@ -35,6 +38,7 @@ async fn upsert_identity<'e>(
         .bind(identity.openid.as_str())
         .bind(identity.unionid.as_ref().map(UnionId::as_str))
         .bind(user.as_str())
+        .bind(unix(now))
         .bind(unix(now))
         .execute(db)
         .await
@@ -54,7 +58,8 @@ impl UserStore for MySqlStore {
         openid: &OpenId,
     ) -> StoreResult<Option<UserRecord>> {
         let row = sqlx::query_as::<_, UserRow>(
-            "SELECT u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at
+            "SELECT CONVERT(u.id USING utf8mb4) AS id, u.phone_sealed, CONVERT(u.nickname USING utf8mb4) AS nickname,
+                    CONVERT(u.avatar_url USING utf8mb4) AS avatar_url, u.created_at
              FROM identities i JOIN users u ON u.id = i.user_id
              WHERE i.appid = ? AND i.openid = ?",
         )
@@ -69,7 +74,8 @@ impl UserStore for MySqlStore {
     async fn user_by_unionid(&self, unionid: &UnionId) -> StoreResult<Option<UserRecord>> {
         // Normally one user has the unionid; should several, the oldest answers, every time.
         let row = sqlx::query_as::<_, UserRow>(
-            "SELECT u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at
+            "SELECT CONVERT(u.id USING utf8mb4) AS id, u.phone_sealed, CONVERT(u.nickname USING utf8mb4) AS nickname,
+                    CONVERT(u.avatar_url USING utf8mb4) AS avatar_url, u.created_at
              FROM identities i JOIN users u ON u.id = i.user_id
              WHERE i.unionid = ?
              ORDER BY u.created_at, u.id
@@ -84,7 +90,8 @@ impl UserStore for MySqlStore {
 
     async fn user_by_phone(&self, phone_hash: &[u8; 32]) -> StoreResult<Option<UserRecord>> {
         let row = sqlx::query_as::<_, UserRow>(
-            "SELECT u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at
+            "SELECT CONVERT(u.id USING utf8mb4) AS id, u.phone_sealed, CONVERT(u.nickname USING utf8mb4) AS nickname,
+                    CONVERT(u.avatar_url USING utf8mb4) AS avatar_url, u.created_at
              FROM users u WHERE u.phone_hash = ?",
         )
         .bind(phone_hash.as_slice())
@@ -96,7 +103,8 @@ impl UserStore for MySqlStore {
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>> {
         let row = sqlx::query_as::<_, UserRow>(
-            "SELECT u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at
+            "SELECT CONVERT(u.id USING utf8mb4) AS id, u.phone_sealed, CONVERT(u.nickname USING utf8mb4) AS nickname,
+                    CONVERT(u.avatar_url USING utf8mb4) AS avatar_url, u.created_at
              FROM users u WHERE u.id = ?",
         )
         .bind(id.as_str())
@@ -117,7 +125,7 @@ impl UserStore for MySqlStore {
 
     async fn identities(&self, user: &UserId) -> StoreResult<Vec<IdentitySummary>> {
         sqlx::query_as::<_, IdentitySummaryRow>(
-            "SELECT appid, unionid FROM identities WHERE user_id = ? ORDER BY created_at, appid, openid",
+            "SELECT CONVERT(appid USING utf8mb4) AS appid, CONVERT(unionid USING utf8mb4) AS unionid FROM identities WHERE user_id = ? ORDER BY created_at, appid, openid",
         )
         .bind(user.as_str())
         .fetch_all(&self.pool)
@@ -153,7 +161,8 @@ impl UserStore for MySqlStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<TicketRecord>> {
         sqlx::query_as::<_, TicketRow>(
-            "SELECT hash, appid, openid, unionid, phone_sealed, created_at, expires_at
+            "SELECT hash, CONVERT(appid USING utf8mb4) AS appid, CONVERT(openid USING utf8mb4) AS openid,
+                    CONVERT(unionid USING utf8mb4) AS unionid, phone_sealed, created_at, expires_at
              FROM registration_tickets
              WHERE hash = ? AND used_at IS NULL AND expires_at > ?",
         )
@@ -184,6 +193,7 @@ impl UserStore for MySqlStore {
         )
         .bind(unix(now))
         .bind(ticket.0.as_slice())
+        .bind(unix(now))
         .bind(identity.appid.as_str())
         .bind(identity.openid.as_str())
         .execute(&mut *tx)
@@ -195,11 +205,13 @@ impl UserStore for MySqlStore {
             return Ok(RegisterOutcome::TicketInvalid);
         }
 
+        // A plain INSERT, not INSERT IGNORE (which would also turn a bad value or a taken id
+        // into a warning): only a duplicate phone means "taken". A failed statement leaves the
+        // transaction open in MySQL, so the rollback below undoes the ticket's consumption.
         let record = user.user;
         let inserted = sqlx::query(
             "INSERT INTO users (id, phone_hash, phone_sealed, nickname, avatar_url, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (phone_hash) DO NOTHING",
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(record.id.as_str())
         .bind(user.phone_hash.as_slice())
@@ -208,13 +220,15 @@ impl UserStore for MySqlStore {
         .bind(record.avatar_url.as_deref())
         .bind(unix(record.created_at))
         .execute(&mut *tx)
-        .await
-        .map_err(db_err(OP))?
-        .rows_affected();
-        if inserted == 0 {
-            // Undo the ticket's consumption too: the caller may offer another way in.
-            tx.rollback().await.map_err(db_err(OP))?;
-            return Ok(RegisterOutcome::PhoneTaken);
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_duplicate_on(&e, "users_phone_hash") => {
+                // Undo the ticket's consumption too: the caller may offer another way in.
+                tx.rollback().await.map_err(db_err(OP))?;
+                return Ok(RegisterOutcome::PhoneTaken);
+            }
+            Err(e) => return Err(db_err(OP)(e)),
         }
 
         upsert_identity(&mut *tx, &record.id, identity, now, OP).await?;

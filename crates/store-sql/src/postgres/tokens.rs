@@ -106,14 +106,24 @@ impl TokenStore for PgStore {
             // Presented again after its one rotation: someone holds a copy. Revoke the whole
             // family, whatever the token's own expiry (until `purge_expired` removes it).
             Some((Some(_used_at), None, family_id)) => {
-                sqlx::query("UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(family_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err(OP))?;
+                // The read above may predate another reuse's revocation (nothing stops
+                // two reuses reading the family at once): whoever flips revoked_at reports
+                // the reuse; the others found a revoked family, as if they had come after.
+                let revoked = sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(family_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(OP))?
+                .rows_affected();
                 tx.commit().await.map_err(db_err(OP))?;
-                Ok(RotateOutcome::Reused)
+                Ok(if revoked == 1 {
+                    RotateOutcome::Reused
+                } else {
+                    RotateOutcome::Invalid
+                })
             }
             // Unknown, expired and unused, or its family is already revoked.
             _ => {

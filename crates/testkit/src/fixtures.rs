@@ -1,0 +1,128 @@
+//! Fixtures for store tests: fixed times, ids, tickets, users made the only way the ports
+//! allow (registration), and refresh families.
+
+use time::OffsetDateTime;
+use wxlogin_core::crypto::HandleHash;
+use wxlogin_core::ids::{AppId, OpenId, UnionId, UserId};
+use wxlogin_core::ports::{
+    FamilyRecord, Identity, NewUser, RefreshRecord, RegisterOutcome, TicketRecord, TokenStore,
+    UserRecord, UserStore,
+};
+use wxlogin_store_sql::SqlStore;
+
+/// A fixed "now" for every test, in whole seconds; tests move around it with [`at`].
+pub const T0: i64 = 1_800_000_000;
+
+/// `T0 + secs`.
+pub fn at(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(T0 + secs).expect("in range")
+}
+
+/// An app id.
+pub fn appid(raw: &str) -> AppId {
+    AppId::parse(raw).expect("appid")
+}
+
+/// An openid.
+pub fn openid(raw: &str) -> OpenId {
+    OpenId::parse(raw).expect("openid")
+}
+
+/// A unionid.
+pub fn unionid(raw: &str) -> UnionId {
+    UnionId::parse(raw).expect("unionid")
+}
+
+/// An identity in app `app`.
+pub fn identity(app: &str, open: &str, union: Option<&str>) -> Identity {
+    Identity {
+        appid: appid(app),
+        openid: openid(open),
+        unionid: union.map(unionid),
+    }
+}
+
+/// The hash of a handle named `name`.
+pub fn h(name: &str) -> HandleHash {
+    HandleHash::of(name)
+}
+
+/// A stand-in for the keyed hash of phone number `n`.
+pub fn phone_hash(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+/// A new user with phone `n`, created at `T0`.
+pub fn new_user(n: u8) -> NewUser {
+    let user = UserRecord {
+        id: UserId::generate(),
+        phone_sealed: vec![n; 45],
+        nickname: Some(format!("user {n}")),
+        avatar_url: None,
+        created_at: at(0),
+    };
+    NewUser {
+        user,
+        phone_hash: phone_hash(n),
+    }
+}
+
+/// A ticket for `identity`, issued at `T0`, live until `T0 + 600`.
+pub fn ticket(name: &str, identity: &Identity) -> TicketRecord {
+    TicketRecord {
+        hash: h(name),
+        identity: identity.clone(),
+        phone_sealed: b"sealed phone".to_vec(),
+        created_at: at(0),
+        expires_at: at(600),
+    }
+}
+
+/// Registers a user with phone `n`, bound to `identity`.
+pub async fn registered(store: &SqlStore, n: u8, identity: &Identity) -> UserRecord {
+    let name = format!("ticket for user {n} {:?}", identity.appid);
+    store
+        .put_ticket(&ticket(&name, identity))
+        .await
+        .expect("put_ticket");
+    match store
+        .register(&h(&name), at(1), new_user(n), identity)
+        .await
+        .expect("register")
+    {
+        RegisterOutcome::Created(user) => user,
+        other => panic!("registration failed: {other:?}"),
+    }
+}
+
+/// A refresh token named `name` in `family`, issued at `T0`, live until `T0 + expires`.
+pub fn refresh(name: &str, family: &str, expires: i64) -> RefreshRecord {
+    RefreshRecord {
+        hash: h(name),
+        family_id: family.to_owned(),
+        created_at: at(0),
+        expires_at: at(expires),
+    }
+}
+
+/// A new family `id` for `user` in app wx1, with first token `first` (live until `T0 + 1000`).
+pub async fn family(store: &SqlStore, user: &UserId, id: &str, first: &str) -> FamilyRecord {
+    let family = FamilyRecord {
+        id: id.to_owned(),
+        user_id: user.clone(),
+        appid: appid("wx1"),
+        created_at: at(0),
+    };
+    store
+        .create_family(&family, &refresh(first, id, 1000))
+        .await
+        .expect("create_family");
+    family
+}
+
+/// A registered user with phone `n`, bound to (wx1, `o-<n>`).
+pub async fn user(store: &SqlStore, n: u8) -> UserId {
+    registered(store, n, &identity("wx1", &format!("o-{n}"), None))
+        .await
+        .id
+}

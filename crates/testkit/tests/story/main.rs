@@ -1,0 +1,96 @@
+//! The backend conformance story: one set of assertions about the durable ports, told on
+//! every backend of `wxlogin-store-sql`. SQLite always; PostgreSQL and MySQL (or MariaDB)
+//! when `WXLOGIN_TEST_POSTGRES_URL` / `WXLOGIN_TEST_MYSQL_URL` name a server, and otherwise
+//! a visible NOTICE says they were not tested.
+//!
+//! Each story is a `pub async fn sentence(db: &TestDb)` in the module of its port; [`stories!`]
+//! turns each into one test per backend, `<backend>::<port>::<sentence>`. Each test gets a
+//! database of its own (a temp file, a schema, a database), dropped afterwards.
+
+// Test code: a panic is how a story fails.
+#![allow(clippy::unwrap_used)]
+
+mod keys;
+mod lifecycle;
+mod register;
+mod sessions;
+mod tokens;
+mod users;
+
+/// `stories! { port { story, ... } ... }`: for each backend, a module with one test per story.
+macro_rules! stories {
+    ($($port:ident { $($story:ident),* $(,)? })*) => {
+        stories!(@backend sqlite, Sqlite; $($port { $($story),* })*);
+        stories!(@backend postgres, Postgres; $($port { $($story),* })*);
+        stories!(@backend mysql, Mysql; $($port { $($story),* })*);
+    };
+    (@backend $backend:ident, $kind:ident; $($port:ident { $($story:ident),* })*) => {
+        mod $backend {
+            $(mod $port {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $story() {
+                        let backend = wxlogin_testkit::Backend::$kind;
+                        // `None` (after a NOTICE) when the backend's server is not configured.
+                        if let Some(db) = wxlogin_testkit::TestDb::new(backend).await {
+                            crate::$port::$story(&db).await;
+                        }
+                    }
+                )*
+            })*
+        }
+    };
+}
+
+stories! {
+    users {
+        a_registered_user_is_found_by_identity_phone_and_id,
+        unknown_identity_phone_id_and_unionid_find_nobody,
+        a_unionid_finds_its_user_from_any_app,
+        binding_an_identity_moves_it_from_its_previous_user,
+        binding_is_idempotent_and_keeps_a_known_unionid,
+        a_unionid_learned_later_is_recorded,
+        binding_to_a_user_that_does_not_exist_is_an_error,
+        a_ticket_is_live_until_the_second_it_expires,
+        openids_differing_only_in_case_are_different_identities,
+        text_and_bytes_come_back_exactly_as_stored,
+    }
+    register {
+        registering_consumes_the_ticket_and_binds_the_identity,
+        a_used_ticket_registers_nobody_else,
+        an_expired_or_unknown_ticket_changes_nothing,
+        a_ticket_only_registers_the_identity_it_was_issued_to,
+        a_taken_phone_leaves_the_ticket_unused_and_no_half_created_user,
+        of_concurrent_registrations_with_one_ticket_exactly_one_creates_a_user,
+    }
+    sessions {
+        a_session_is_live_until_the_second_it_expires,
+        an_identity_without_a_session_key_has_no_history,
+        rotating_the_session_key_keeps_exactly_one_previous_key,
+        session_keys_are_kept_per_app_and_openid,
+    }
+    tokens {
+        a_new_family_is_active_and_an_unknown_one_is_not,
+        a_first_token_of_another_family_is_refused,
+        rotating_a_live_token_returns_its_family_and_the_new_token_rotates_next,
+        presenting_a_used_token_revokes_its_family_and_the_newest_token_dies_with_it,
+        a_token_is_rotatable_until_the_second_it_expires,
+        a_used_token_presented_after_its_expiry_still_counts_as_reuse,
+        an_unknown_token_is_invalid,
+        a_live_token_of_a_revoked_family_is_invalid_and_revoking_is_idempotent,
+        revoking_a_user_revokes_all_their_families_and_nobody_elses,
+        of_fifty_concurrent_rotations_of_one_token_exactly_one_succeeds,
+    }
+    keys {
+        a_new_database_has_no_signing_keys,
+        a_taken_generation_is_refused_and_keys_come_back_oldest_first,
+        a_taken_kid_with_a_free_generation_is_an_error_not_a_lost_race,
+        two_instances_inserting_the_first_key_at_once_elect_exactly_one,
+    }
+    lifecycle {
+        migrating_twice_is_a_no_op_that_keeps_the_data,
+        several_instances_connecting_and_migrating_a_new_database_at_once_all_succeed,
+        purging_deletes_what_expired_and_families_left_without_tokens,
+        a_closed_store_is_unavailable,
+    }
+}

@@ -1,0 +1,120 @@
+//! SessionStore: sessions and the session_key history.
+
+use wxlogin_core::ports::{SessionRecord, SessionStore};
+
+use wxlogin_testkit::TestDb;
+use wxlogin_testkit::fixtures::{appid, at, h, identity, openid};
+
+pub async fn a_session_is_live_until_the_second_it_expires(db: &TestDb) {
+    let store = db.open(1).await;
+    let me = identity("wx1", "o-alice", Some("u-alice"));
+    let session = SessionRecord {
+        hash: h("s1"),
+        identity: me.clone(),
+        created_at: at(0),
+        expires_at: at(3600),
+    };
+    store.create_session(&session).await.unwrap();
+
+    let live = store
+        .live_session(&h("s1"), at(3599))
+        .await
+        .unwrap()
+        .unwrap();
+    let at_expiry = store.live_session(&h("s1"), at(3600)).await.unwrap();
+
+    assert_eq!(live.hash, session.hash);
+    assert_eq!(live.identity, me);
+    assert_eq!((live.created_at, live.expires_at), (at(0), at(3600)));
+    assert!(at_expiry.is_none());
+    assert!(
+        store
+            .live_session(&h("never opened"), at(0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn an_identity_without_a_session_key_has_no_history(db: &TestDb) {
+    let store = db.open(1).await;
+
+    let keys = store
+        .session_keys(&appid("wx1"), &openid("o-alice"))
+        .await
+        .unwrap();
+
+    assert!(keys.is_none());
+}
+
+pub async fn rotating_the_session_key_keeps_exactly_one_previous_key(db: &TestDb) {
+    let store = db.open(1).await;
+    let (app, open) = (appid("wx1"), openid("o-alice"));
+
+    store
+        .rotate_session_key(&app, &open, b"key-1", at(0))
+        .await
+        .unwrap();
+    let first = store.session_keys(&app, &open).await.unwrap().unwrap();
+    store
+        .rotate_session_key(&app, &open, b"key-2", at(10))
+        .await
+        .unwrap();
+    let second = store.session_keys(&app, &open).await.unwrap().unwrap();
+    store
+        .rotate_session_key(&app, &open, b"key-3", at(20))
+        .await
+        .unwrap();
+    let third = store.session_keys(&app, &open).await.unwrap().unwrap();
+
+    assert_eq!(
+        (
+            first.current.as_slice(),
+            first.previous.as_deref(),
+            first.rotated_at
+        ),
+        (&b"key-1"[..], None, at(0))
+    );
+    assert_eq!(
+        (second.current.as_slice(), second.previous.as_deref()),
+        (&b"key-2"[..], Some(&b"key-1"[..]))
+    );
+    assert_eq!(second.rotated_at, at(10));
+    assert_eq!(
+        (third.current.as_slice(), third.previous.as_deref()),
+        (&b"key-3"[..], Some(&b"key-2"[..]))
+    );
+    assert_eq!(third.rotated_at, at(20));
+}
+
+pub async fn session_keys_are_kept_per_app_and_openid(db: &TestDb) {
+    let store = db.open(1).await;
+
+    store
+        .rotate_session_key(&appid("wx1"), &openid("o-alice"), b"alice-in-1", at(0))
+        .await
+        .unwrap();
+    store
+        .rotate_session_key(&appid("wx2"), &openid("o-alice"), b"alice-in-2", at(0))
+        .await
+        .unwrap();
+
+    let one = store
+        .session_keys(&appid("wx1"), &openid("o-alice"))
+        .await
+        .unwrap()
+        .unwrap();
+    let two = store
+        .session_keys(&appid("wx2"), &openid("o-alice"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (one.current.as_slice(), one.previous),
+        (&b"alice-in-1"[..], None)
+    );
+    assert_eq!(
+        (two.current.as_slice(), two.previous),
+        (&b"alice-in-2"[..], None)
+    );
+}

@@ -1,0 +1,260 @@
+//! UserStore: lookups, identity binding, tickets.
+
+use wxlogin_core::ids::UserId;
+use wxlogin_core::ports::{IdentitySummary, RegisterOutcome, UserStore};
+
+use wxlogin_testkit::TestDb;
+use wxlogin_testkit::fixtures::{
+    appid, at, h, identity, new_user, openid, phone_hash, registered, ticket, unionid,
+};
+
+pub async fn a_registered_user_is_found_by_identity_phone_and_id(db: &TestDb) {
+    let store = db.open(1).await;
+    let me = identity("wx1", "o-alice", None);
+
+    let user = registered(&store, 1, &me).await;
+
+    let by_identity = store
+        .user_by_identity(&me.appid, &me.openid)
+        .await
+        .unwrap()
+        .unwrap();
+    let by_phone = store.user_by_phone(&phone_hash(1)).await.unwrap().unwrap();
+    let by_id = store.user(&user.id).await.unwrap().unwrap();
+    for found in [&by_identity, &by_phone, &by_id] {
+        assert_eq!(found.id, user.id);
+        assert_eq!(found.phone_sealed, vec![1; 45]);
+        assert_eq!(found.nickname.as_deref(), Some("user 1"));
+        assert_eq!(found.avatar_url, None);
+        assert_eq!(found.created_at, at(0));
+    }
+}
+
+pub async fn unknown_identity_phone_id_and_unionid_find_nobody(db: &TestDb) {
+    let store = db.open(1).await;
+    registered(&store, 1, &identity("wx1", "o-alice", Some("u-alice"))).await;
+
+    assert!(
+        store
+            .user_by_identity(&appid("wx1"), &openid("o-bob"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .user_by_identity(&appid("wx2"), &openid("o-alice"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_by_phone(&phone_hash(2)).await.unwrap().is_none());
+    assert!(store.user(&UserId::generate()).await.unwrap().is_none());
+    assert!(
+        store
+            .user_by_unionid(&unionid("u-bob"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn a_unionid_finds_its_user_from_any_app(db: &TestDb) {
+    let store = db.open(1).await;
+    let user = registered(&store, 1, &identity("wx1", "o-alice-1", Some("u-alice"))).await;
+    store
+        .bind_identity(
+            &user.id,
+            &identity("wx2", "o-alice-2", Some("u-alice")),
+            at(5),
+        )
+        .await
+        .unwrap();
+
+    let found = store
+        .user_by_unionid(&unionid("u-alice"))
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(found.id, user.id);
+    let mut apps: Vec<_> = store
+        .identities(&user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.appid)
+        .collect();
+    apps.sort();
+    assert_eq!(apps, [appid("wx1"), appid("wx2")]);
+}
+
+pub async fn binding_an_identity_moves_it_from_its_previous_user(db: &TestDb) {
+    let store = db.open(1).await;
+    let shared = identity("wx1", "o-shared", None);
+    let alice = registered(&store, 1, &shared).await;
+    let bob = registered(&store, 2, &identity("wx1", "o-bob", None)).await;
+
+    store.bind_identity(&bob.id, &shared, at(10)).await.unwrap();
+
+    let owner = store
+        .user_by_identity(&shared.appid, &shared.openid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.id, bob.id);
+    assert!(store.identities(&alice.id).await.unwrap().is_empty());
+    assert_eq!(store.identities(&bob.id).await.unwrap().len(), 2);
+}
+
+pub async fn binding_is_idempotent_and_keeps_a_known_unionid(db: &TestDb) {
+    let store = db.open(1).await;
+    let user = registered(&store, 1, &identity("wx1", "o-alice", Some("u-alice"))).await;
+
+    // The same binding again, once without the unionid (WeChat does not always send it).
+    store
+        .bind_identity(
+            &user.id,
+            &identity("wx1", "o-alice", Some("u-alice")),
+            at(5),
+        )
+        .await
+        .unwrap();
+    store
+        .bind_identity(&user.id, &identity("wx1", "o-alice", None), at(6))
+        .await
+        .unwrap();
+
+    let summaries = store.identities(&user.id).await.unwrap();
+    assert_eq!(
+        summaries,
+        [IdentitySummary {
+            appid: appid("wx1"),
+            has_unionid: true
+        }]
+    );
+    assert_eq!(
+        store
+            .user_by_unionid(&unionid("u-alice"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        user.id
+    );
+}
+
+pub async fn a_unionid_learned_later_is_recorded(db: &TestDb) {
+    let store = db.open(1).await;
+    let user = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
+    assert!(!store.identities(&user.id).await.unwrap()[0].has_unionid);
+
+    store
+        .bind_identity(
+            &user.id,
+            &identity("wx1", "o-alice", Some("u-alice")),
+            at(5),
+        )
+        .await
+        .unwrap();
+
+    assert!(store.identities(&user.id).await.unwrap()[0].has_unionid);
+    assert_eq!(
+        store
+            .user_by_unionid(&unionid("u-alice"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        user.id
+    );
+}
+
+pub async fn binding_to_a_user_that_does_not_exist_is_an_error(db: &TestDb) {
+    let store = db.open(1).await;
+
+    let result = store
+        .bind_identity(&UserId::generate(), &identity("wx1", "o-x", None), at(0))
+        .await;
+
+    assert!(result.is_err());
+}
+
+pub async fn a_ticket_is_live_until_the_second_it_expires(db: &TestDb) {
+    let store = db.open(1).await;
+    let me = identity("wx1", "o-alice", Some("u-alice"));
+    let stored = ticket("t1", &me); // expires at T0 + 600
+    store.put_ticket(&stored).await.unwrap();
+
+    let live = store.live_ticket(&h("t1"), at(599)).await.unwrap().unwrap();
+    let at_expiry = store.live_ticket(&h("t1"), at(600)).await.unwrap();
+    let after = store.live_ticket(&h("t1"), at(601)).await.unwrap();
+
+    assert_eq!(live.hash, stored.hash);
+    assert_eq!(live.identity, me);
+    assert_eq!(live.phone_sealed, stored.phone_sealed);
+    assert_eq!((live.created_at, live.expires_at), (at(0), at(600)));
+    assert!(at_expiry.is_none());
+    assert!(after.is_none());
+    assert!(
+        store
+            .live_ticket(&h("never issued"), at(0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn openids_differing_only_in_case_are_different_identities(db: &TestDb) {
+    // WeChat ids are case-sensitive; a case-insensitive collation would merge these two.
+    let store = db.open(1).await;
+    let upper = registered(&store, 1, &identity("wx1", "oAbC", Some("uXyZ"))).await;
+    let lower = registered(&store, 2, &identity("wx1", "oabc", Some("uxyz"))).await;
+
+    let found = store
+        .user_by_identity(&appid("wx1"), &openid("oAbC"))
+        .await
+        .unwrap()
+        .unwrap();
+    let by_union = store
+        .user_by_unionid(&unionid("uxyz"))
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(found.id, upper.id);
+    assert_eq!(by_union.id, lower.id);
+    assert!(
+        store
+            .user_by_identity(&appid("wx1"), &openid("OABC"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn text_and_bytes_come_back_exactly_as_stored(db: &TestDb) {
+    // Non-ASCII text (4-byte UTF-8 too) and every byte value survive the round trip.
+    let store = db.open(1).await;
+    let me = identity("wx1", "o-alice", None);
+    let mut new = new_user(7);
+    new.user.nickname = Some("小明 🐼".to_owned());
+    new.user.avatar_url = Some("https://example.com/a.png".to_owned());
+    new.user.phone_sealed = (0..=255u8).collect();
+    store.put_ticket(&ticket("t1", &me)).await.unwrap();
+
+    let outcome = store.register(&h("t1"), at(1), new, &me).await.unwrap();
+
+    assert!(
+        matches!(outcome, RegisterOutcome::Created(_)),
+        "{outcome:?}"
+    );
+    let user = store.user_by_phone(&phone_hash(7)).await.unwrap().unwrap();
+    assert_eq!(user.nickname.as_deref(), Some("小明 🐼"));
+    assert_eq!(
+        user.avatar_url.as_deref(),
+        Some("https://example.com/a.png")
+    );
+    assert_eq!(user.phone_sealed, (0..=255u8).collect::<Vec<_>>());
+    assert_eq!(user.created_at, at(0));
+}
