@@ -1,13 +1,7 @@
-//! The SQLite backend against the ports' contracts: one integration binary, one module per
-//! port, plus the store's life cycle (migrations, reopening, concurrent starts).
-//!
-//! In-memory databases for contracts; a file in a temp dir wherever several connections or
-//! several stores must meet.
+//! What only this crate's own tests check: SQLite's specifics (memory databases, files and
+//! WAL, reopening) and how `connect` treats URLs. The ports' contracts are the cross-backend
+//! story suite in `crates/testkit/tests/story`, which always runs on SQLite (and on PostgreSQL
+//! and MySQL when their URLs are set), so they are not repeated here.
 
-mod keys;
 mod lifecycle;
-mod register;
-mod sessions;
 mod support;
-mod tokens;
-mod users;
