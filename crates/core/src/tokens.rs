@@ -376,8 +376,8 @@ mod tests {
 
     #[test]
     fn tokens_from_another_ring_or_tampered_are_refused() {
-        let (ring, _) = ring();
-        let (other, _) = ring_pair_other();
+        let ((mine, _), (other, _)) = (ring(), ring());
+        let ring = mine;
         let now = OffsetDateTime::now_utc();
         let token = other.sign(&claims(now.unix_timestamp() + 60)).unwrap();
         assert_eq!(ring.verify(&token, now), Err(TokenError::UnknownKey));
@@ -388,10 +388,6 @@ mod tests {
         parts[1] = &forged;
         assert_eq!(ring.verify(&parts.join("."), now), Err(TokenError::Invalid));
         assert_eq!(ring.verify("garbage", now), Err(TokenError::Invalid));
-    }
-
-    fn ring_pair_other() -> (KeyRing, Sealer) {
-        ring()
     }
 
     #[test]

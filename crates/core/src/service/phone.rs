@@ -115,7 +115,7 @@ impl AuthService {
         iv: &str,
     ) -> Result<Phone, AuthError> {
         let payload = Payload::parse(data, iv)
-            .map_err(|e| self.decrypt_failed(e, AuthError::PayloadMalformed))?;
+            .map_err(|e| decrypt_failed(e.reason(), AuthError::PayloadMalformed))?;
         let identity = &session.identity;
         let keys = self
             .ports
@@ -144,9 +144,10 @@ impl AuthService {
                 }
                 Err(e) if e.is_wrong_key() => last = e,
                 Err(DecryptError::AppidMismatch) => {
-                    return Err(
-                        self.decrypt_failed(DecryptError::AppidMismatch, AuthError::AppidMismatch)
-                    );
+                    return Err(decrypt_failed(
+                        DecryptError::AppidMismatch.reason(),
+                        AuthError::AppidMismatch,
+                    ));
                 }
                 Err(e) => {
                     return Err(AuthError::Internal(format!(
@@ -156,13 +157,7 @@ impl AuthService {
                 }
             }
         }
-        Err(self.decrypt_failed(last, AuthError::SessionKeyStale))
-    }
-
-    fn decrypt_failed(&self, reason: DecryptError, error: AuthError) -> AuthError {
-        metrics::counter!("wxlogin_decrypt_failures_total", "reason" => reason.reason())
-            .increment(1);
-        error
+        Err(decrypt_failed(last.reason(), AuthError::SessionKeyStale))
     }
 
     fn check_watermark(
@@ -170,17 +165,15 @@ impl AuthService {
         timestamp: Option<i64>,
         now: time::OffsetDateTime,
     ) -> Result<(), AuthError> {
-        let Some(ts) = timestamp else {
-            return Err(AuthError::WatermarkExpired);
-        };
         let oldest = (now - secs(self.settings.watermark_window)).unix_timestamp();
         let newest = (now + secs(self.settings.watermark_skew)).unix_timestamp();
-        if ts < oldest || ts > newest {
-            metrics::counter!("wxlogin_decrypt_failures_total", "reason" => "watermark_expired")
-                .increment(1);
-            return Err(AuthError::WatermarkExpired);
+        match timestamp {
+            Some(ts) if (oldest..=newest).contains(&ts) => Ok(()),
+            _ => Err(decrypt_failed(
+                "watermark_expired",
+                AuthError::WatermarkExpired,
+            )),
         }
-        Ok(())
     }
 
     /// The phone is proven for this session: sign in its owner, or issue a ticket.
@@ -222,6 +215,13 @@ impl AuthService {
             ticket_expires_in: self.settings.ticket_ttl.as_secs(),
         })
     }
+}
+
+/// Counts a failed legacy decryption by reason (`wxlogin_decrypt_failures_total`) and passes
+/// the error on.
+fn decrypt_failed(reason: &'static str, error: AuthError) -> AuthError {
+    metrics::counter!("wxlogin_decrypt_failures_total", "reason" => reason).increment(1);
+    error
 }
 
 pub(super) fn ticket_context(hash: &HandleHash) -> String {
