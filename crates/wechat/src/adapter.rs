@@ -161,7 +161,8 @@ fn classify(error: &WeChatError) -> WeChatFailure {
         WeChatError::Transport(_)
         | WeChatError::Status(_)
         | WeChatError::Decode(_)
-        | WeChatError::RefreshAborted => WeChatFailure::Unavailable { errcode: None },
+        | WeChatError::RefreshAborted
+        | WeChatError::CircuitOpen(_) => WeChatFailure::Unavailable { errcode: None },
         WeChatError::NotConfigured(_) => WeChatFailure::Other {
             errcode: NOT_CONFIGURED_ERRCODE,
         },
@@ -220,6 +221,13 @@ mod tests {
             none
         );
         assert_eq!(classify(&WeChatError::RefreshAborted), none);
+        assert_eq!(
+            classify(&WeChatError::CircuitOpen(Endpoint::Jscode2session)),
+            none
+        );
+        let shared =
+            WeChatError::TokenRefresh(Arc::new(WeChatError::CircuitOpen(Endpoint::StableToken)));
+        assert_eq!(classify(&shared), none);
     }
 
     #[test]

@@ -4,8 +4,12 @@
 //! on an `Unavailable`-class failure (-1, transport, non-2xx, unreadable body) under
 //! [`RetryPolicy`]. A code exchange is never retried here or anywhere: the first request may
 //! already have consumed the code (`docs/wechat-api.md`, section 9, the hard rule).
+//!
+//! Every request first asks its API's circuit breaker ([`crate::breaker`]); an open one
+//! refuses the call with [`WeChatError::CircuitOpen`] before anything is sent.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::RequestBuilder;
@@ -16,6 +20,7 @@ use wxlogin_core::secret::{AppSecret, LoginCode, PhoneCode, SessionKey, WxAccess
 use wxlogin_core::wechat::{WxPhone, WxSession};
 use zeroize::Zeroizing;
 
+use crate::breaker::{BreakerConfig, BreakerState, Breakers};
 use crate::errcode::{Endpoint, Errcode, Outcome};
 use crate::error::{DecodeError, WeChatError, scrub_errmsg};
 use crate::signature::{SIG_METHOD, login_state_signature};
@@ -48,10 +53,13 @@ pub struct ClientConfig {
     pub max_body_bytes: usize,
     /// Honour `HTTP(S)_PROXY`/`NO_PROXY` from the environment, as reqwest does by default.
     pub use_system_proxy: bool,
+    /// The per-API circuit breakers: 5 consecutive failures open one for 10 s.
+    pub breaker: BreakerConfig,
 }
 
 impl ClientConfig {
-    /// Defaults for the given base URL: 2 s connect, 5 s request, 3 token attempts.
+    /// Defaults for the given base URL: 2 s connect, 5 s request, 3 token attempts, breakers
+    /// opening after 5 consecutive failures for 10 s.
     pub fn new(base_url: Url) -> Self {
         Self {
             base_url,
@@ -60,6 +68,7 @@ impl ClientConfig {
             token_retry: RetryPolicy::default(),
             max_body_bytes: 64 * 1024,
             use_system_proxy: true,
+            breaker: BreakerConfig::default(),
         }
     }
 
@@ -157,13 +166,15 @@ impl From<PhoneNumberError> for WeChatError {
     }
 }
 
-/// A typed client for WeChat's server API. Cheap to clone (the connection pool is shared).
+/// A typed client for WeChat's server API. Cheap to clone (the connection pool and the
+/// circuit breakers are shared).
 #[derive(Clone)]
 pub struct WeChatClient {
     http: reqwest::Client,
     base_url: Url,
     token_retry: RetryPolicy,
     max_body_bytes: usize,
+    breakers: Arc<Breakers>,
 }
 
 impl fmt::Debug for WeChatClient {
@@ -173,6 +184,7 @@ impl fmt::Debug for WeChatClient {
         f.debug_struct("WeChatClient")
             .field("base_url", &self.base_url.as_str())
             .field("token_retry", &self.token_retry)
+            .field("breaker", self.breakers.config())
             .finish_non_exhaustive()
     }
 }
@@ -209,12 +221,18 @@ impl WeChatClient {
             base_url: config.base_url,
             token_retry: config.token_retry,
             max_body_bytes: config.max_body_bytes,
+            breakers: Arc::new(Breakers::new(config.breaker)),
         })
     }
 
     /// The base URL requests go to.
     pub fn base_url(&self) -> &Url {
         &self.base_url
+    }
+
+    /// Where the circuit breaker of `endpoint` stands (for health checks and tests).
+    pub fn breaker_state(&self, endpoint: Endpoint) -> BreakerState {
+        self.breakers.state(endpoint)
     }
 
     /// `GET /sns/jscode2session`: exchanges a login code. One request, never retried.
@@ -376,7 +394,14 @@ impl WeChatClient {
                 .call(endpoint, build(), secrets, TokenReply::into_token)
                 .await;
             match result {
-                Err(error) if error.is_unavailable() && attempt < attempts => {
+                Err(error)
+                    if error.is_unavailable() && !error.is_circuit_open() && attempt < attempts =>
+                {
+                    // This failure opened the breaker (or a probe is out): a retry would only
+                    // be refused, so report what WeChat said instead.
+                    if self.breakers.state(endpoint) != BreakerState::Closed {
+                        return Err(error);
+                    }
                     let wait = self.token_retry.backoff(attempt);
                     tracing::warn!(api = %endpoint, attempt, error = %error, ?wait, "retrying token fetch");
                     tokio::time::sleep(wait).await;
@@ -387,8 +412,8 @@ impl WeChatClient {
         }
     }
 
-    /// One HTTP exchange, measured: send, check the status, read a bounded body, refuse a
-    /// non-zero errcode, decode and convert.
+    /// One HTTP exchange, if the API's breaker allows it, measured: send, check the status,
+    /// read a bounded body, refuse a non-zero errcode, decode and convert.
     async fn call<R: DeserializeOwned, T>(
         &self,
         endpoint: Endpoint,
@@ -396,13 +421,21 @@ impl WeChatClient {
         secrets: &[&str],
         convert: impl FnOnce(R) -> Result<T, DecodeError>,
     ) -> Result<T, WeChatError> {
+        // Before anything is sent: a refused call leaves its code unused.
+        let permit = self.breakers.acquire(endpoint).inspect_err(|error| {
+            tracing::debug!(api = %endpoint, error = %error, "wechat call short-circuited");
+        })?;
         let started = Instant::now();
         let result = self.exchange(endpoint, request, secrets, convert).await;
+        permit.settle(&result);
         let label = match &result {
             Ok(_) => "0".to_owned(),
             Err(error) => error.metric_label(),
         };
         telemetry::record_call(endpoint, label, started.elapsed());
+        if let Some(errcode) = result.as_ref().err().and_then(WeChatError::errcode) {
+            telemetry::record_if_rate_limited(endpoint, errcode);
+        }
         if let Err(error) = &result {
             tracing::debug!(api = %endpoint, error = %error, "wechat call failed");
         }

@@ -1,4 +1,4 @@
-//! The time source for token expiry, injectable so tests never wait.
+//! The time source for token expiry and breaker cool-downs, injectable so tests never wait.
 
 use std::fmt;
 use std::sync::Mutex;

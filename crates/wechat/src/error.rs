@@ -47,6 +47,10 @@ pub enum WeChatError {
     /// The access-token refresh task stopped before finishing (runtime shutdown, or a bug).
     #[error("access-token refresh was aborted")]
     RefreshAborted,
+    /// The circuit breaker of this API is open (WeChat kept failing): refused without sending
+    /// anything, so a code in the call was not used.
+    #[error("wechat {0} circuit breaker is open; request not sent")]
+    CircuitOpen(Endpoint),
 }
 
 impl WeChatError {
@@ -60,16 +64,18 @@ impl WeChatError {
     }
 
     /// What to do about it (`docs/wechat-api.md`, section 9). Transport, HTTP-status and decode
-    /// failures, and -1, are [`Outcome::RetryLater`]; an unconfigured appid is
-    /// [`Outcome::Config`].
+    /// failures, -1 and an open circuit breaker are [`Outcome::RetryLater`]; an unconfigured
+    /// appid is [`Outcome::Config`].
     pub fn outcome(&self) -> Outcome {
         match self {
             Self::Api {
                 endpoint, errcode, ..
             } => errcode.outcome_on(*endpoint),
-            Self::Transport(_) | Self::Status(_) | Self::Decode(_) | Self::RefreshAborted => {
-                Outcome::RetryLater
-            }
+            Self::Transport(_)
+            | Self::Status(_)
+            | Self::Decode(_)
+            | Self::RefreshAborted
+            | Self::CircuitOpen(_) => Outcome::RetryLater,
             Self::NotConfigured(_) => Outcome::Config,
             Self::TokenRefresh(inner) => inner.outcome(),
         }
@@ -78,6 +84,16 @@ impl WeChatError {
     /// WeChat was busy or unreachable, or its answer unreadable: the `Unavailable` class.
     pub fn is_unavailable(&self) -> bool {
         self.outcome() == Outcome::RetryLater
+    }
+
+    /// Refused by an open circuit breaker, without a request (also through
+    /// [`WeChatError::TokenRefresh`]).
+    pub fn is_circuit_open(&self) -> bool {
+        match self {
+            Self::CircuitOpen(_) => true,
+            Self::TokenRefresh(inner) => inner.is_circuit_open(),
+            _ => false,
+        }
     }
 
     /// The label for `wxlogin_wechat_calls_total{errcode}`: the number, or a class of failure.
@@ -91,6 +107,7 @@ impl WeChatError {
             Self::NotConfigured(_) => "not_configured".to_owned(),
             Self::TokenRefresh(inner) => inner.metric_label(),
             Self::RefreshAborted => "aborted".to_owned(),
+            Self::CircuitOpen(_) => "circuit_open".to_owned(),
         }
     }
 

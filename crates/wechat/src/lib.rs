@@ -5,6 +5,7 @@
 //! * a login or phone code goes to WeChat **once**: no method retries a code exchange, except
 //!   the phone call whose *token* was refused, which WeChat answers before it reads the code;
 //! * a 200 reply with a non-zero `errcode` is an error, and only the number is matched;
+//! * while WeChat keeps failing, an API's circuit breaker refuses calls *before* sending them;
 //! * secrets (AppSecret, access_token, codes, session_key) never appear in `Display`, `Debug`
 //!   or metrics labels: transport errors lose their URL, decode errors never quote the body.
 //!
@@ -24,16 +25,18 @@
 //!
 //! # Layout
 //! * [`client`]: [`WeChatClient`], one method per endpoint, and its [`ClientConfig`].
+//! * [`breaker`]: the per-API circuit breaker and its [`BreakerConfig`].
 //! * [`wire`]: the JSON shapes, including the `countryCode` string-or-number quirk.
 //! * [`errcode`]: [`Errcode`], every row of the section-9 table, and its [`Outcome`].
 //! * [`error`]: [`WeChatError`] and [`DecodeError`], free of secrets.
 //! * [`signature`]: the login-state HMAC for `checksession`.
 //! * [`token`]: the [`AccessTokenSource`] port and the in-process [`TokenManager`].
-//! * [`clock`]: the injectable time source for token expiry.
+//! * [`clock`]: the injectable time source for token expiry and breaker cool-downs.
 //! * [`adapter`]: [`WeChatAdapter`], the core port, and the error mapping to `WeChatFailure`.
 //! * [`telemetry`]: metric names, recorded through the `metrics` facade.
 
 pub mod adapter;
+pub mod breaker;
 pub mod client;
 pub mod clock;
 pub mod errcode;
@@ -44,6 +47,7 @@ pub mod token;
 pub mod wire;
 
 pub use adapter::WeChatAdapter;
+pub use breaker::{BreakerConfig, BreakerState};
 pub use client::{
     ClientBuildError, ClientConfig, Code2Session, PhoneNumberError, RetryPolicy, SessionKeyCheck,
     WECHAT_BASE_URL, WeChatClient,

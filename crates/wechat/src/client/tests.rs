@@ -762,3 +762,71 @@ fn calls_are_counted_by_api_and_errcode_and_timed_without_secrets_in_labels() {
         assert!(!all_keys.contains(secret));
     }
 }
+
+#[test]
+fn breaker_openings_short_circuits_and_quota_errcodes_are_counted() {
+    let capture = Capture::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let busy = r#"{"errcode":-1,"errmsg":"system error"}"#;
+    let mut replies = vec![
+        Reply::Json(r#"{"errcode":45011,"errmsg":"api minute-quota reach limit"}"#),
+        Reply::Json(r#"{"errcode":45009,"errmsg":"reach max api daily quota limit"}"#),
+    ];
+    replies.extend(vec![Reply::Json(busy); 5]);
+
+    let sent = metrics::with_local_recorder(&capture, || {
+        runtime.block_on(async {
+            let mock = Mock::start(replies).await;
+            let client = client_for(&mock.url);
+            let limited = client
+                .code_to_session(&app(), &secret(), LoginCode::new(LOGIN_CODE))
+                .await
+                .unwrap_err();
+            assert_eq!(limited.outcome(), Outcome::RateLimited);
+            let quota = client.stable_token(&app(), &secret(), false).await;
+            assert_eq!(quota.unwrap_err().outcome(), Outcome::Config);
+            for _ in 0..7 {
+                let _ = client
+                    .code_to_session(&app(), &secret(), LoginCode::new(LOGIN_CODE))
+                    .await;
+            }
+            assert_eq!(
+                client.breaker_state(Endpoint::Jscode2session),
+                BreakerState::Open
+            );
+            mock.seen().len()
+        })
+    });
+
+    assert_eq!(sent, 7, "two quota answers, five -1, then nothing");
+    let seen = capture.0.lock().unwrap().clone();
+    let expected = [
+        (
+            "wxlogin_wechat_rate_limited_total{api=jscode2session,errcode=45011}",
+            1,
+        ),
+        (
+            "wxlogin_wechat_rate_limited_total{api=stable_token,errcode=45009}",
+            1,
+        ),
+        ("wxlogin_wechat_breaker_open_total{api=jscode2session}", 1),
+        (
+            "wxlogin_wechat_short_circuited_total{api=jscode2session}",
+            2,
+        ),
+        (
+            "wxlogin_wechat_calls_total{api=jscode2session,errcode=-1}",
+            5,
+        ),
+    ];
+    for (key, count) in expected {
+        assert_eq!(seen.get(key), Some(&count), "{key} in {seen:?}");
+    }
+    assert!(
+        !seen.keys().any(|key| key.contains("circuit_open")),
+        "a refused call is not a call: {seen:?}"
+    );
+}

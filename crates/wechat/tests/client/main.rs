@@ -3,6 +3,7 @@
 //! ([`support::TestEnv`] asserts a loopback base URL).
 
 mod adapter;
+mod breaker;
 mod calls;
 mod errcodes;
 mod support;

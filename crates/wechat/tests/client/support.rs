@@ -8,7 +8,8 @@ use url::Url;
 use wxlogin_core::ids::AppId;
 use wxlogin_core::secret::{AppSecret, LoginCode, PhoneCode};
 use wxlogin_wechat::{
-    ClientConfig, ManualClock, RetryPolicy, TokenManager, TokenOptions, WeChatAdapter, WeChatClient,
+    BreakerConfig, ClientConfig, ManualClock, RetryPolicy, TokenManager, TokenOptions,
+    WeChatAdapter, WeChatClient,
 };
 use wxlogin_wechat_sim::{Api, Fault, Sim, SimConfig, SimHandle, spawn};
 
@@ -20,7 +21,8 @@ pub const PHONE: &str = "+8613800138000";
 pub struct TestEnv {
     pub handle: SimHandle,
     pub client: WeChatClient,
-    /// The token manager's clock; move it together with `sim().clock()`.
+    /// The token manager's and the circuit breakers' clock; move it together with
+    /// `sim().clock()` (see [`TestEnv::advance`]).
     pub clock: Arc<ManualClock>,
 }
 
@@ -30,6 +32,14 @@ impl TestEnv {
     }
 
     pub async fn spawn_with(config: SimConfig) -> Self {
+        Self::spawn_configured(config, |_| {}).await
+    }
+
+    /// A simulator with `config`, and a client whose test defaults `adjust` may change.
+    pub async fn spawn_configured(
+        config: SimConfig,
+        adjust: impl FnOnce(&mut ClientConfig),
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -43,16 +53,22 @@ impl TestEnv {
             base_url.host_str() == Some("127.0.0.1"),
             "tests must only talk to loopback, not {base_url}"
         );
-        let client = WeChatClient::new(ClientConfig {
+        let clock = Arc::new(ManualClock::new());
+        let mut client_config = ClientConfig {
             token_retry: RetryPolicy::immediate(3),
             use_system_proxy: false,
+            breaker: BreakerConfig {
+                clock: clock.clone(),
+                ..BreakerConfig::default()
+            },
             ..ClientConfig::new(base_url)
-        })
-        .expect("client builds");
+        };
+        adjust(&mut client_config);
+        let client = WeChatClient::new(client_config).expect("client builds");
         Self {
             handle,
             client,
-            clock: Arc::new(ManualClock::new()),
+            clock,
         }
     }
 
@@ -108,7 +124,8 @@ impl TestEnv {
         (adapter, tokens)
     }
 
-    /// Moves both clocks: the simulator's (code and token lifetimes) and the manager's.
+    /// Moves both clocks: the simulator's (code and token lifetimes) and ours (token expiry,
+    /// breaker cool-downs).
     pub fn advance(&self, by: Duration) {
         self.sim().clock().advance(by);
         self.clock.advance(by);
