@@ -6,7 +6,7 @@ use crate::wechat::WeChatFailure;
 
 /// A use case failed. [`AuthError::code`] is the contract's stable code; the server maps
 /// each to its HTTP status. Messages never contain secrets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum AuthError {
     /// A field is missing, has the wrong type or is out of bounds.
     #[error("invalid request: {0}")]

@@ -15,11 +15,13 @@
 //! * [`tokens`]: Ed25519 JWTs, the key ring and the JWKS.
 //! * [`wxcrypt`]: legacy encrypted data (WXBizDataCrypt), strict.
 //! * [`phone`]: E.164 and masking.
-//! * [`outcome`]: per-code idempotency.
+//! * [`outcome`]: per-code idempotency, in process and across instances.
+//! * [`limits`]: rate limits on one instance, and the check every limiter goes through.
 
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod outcome;
 pub mod phone;
 pub mod ports;

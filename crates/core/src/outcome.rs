@@ -5,32 +5,62 @@
 //! code is remembered for the code's lifetime, and concurrent requests with one code wait for
 //! the first one's outcome instead of making their own call.
 //!
-//! This is the single-instance version (moka's `try_get_with` coalesces concurrent
-//! computations of one key). Several instances share it through Redis instead.
+//! Two layers:
+//! * in process, moka's `try_get_with` coalesces concurrent requests with one code and keeps
+//!   the outcome;
+//! * across instances, when an [`OutcomeStore`] (Redis) is configured, the first instance
+//!   claims the code and the others wait for its sealed outcome. Waiting is a poll with
+//!   backoff (5 ms doubling to 100 ms): a code is contended by a double tap, not by
+//!   thousands, so a poll costs less than a pub/sub subscription per request.
+//!
+//! If the shared store fails, the instance falls back to the in-process layer alone and says
+//! so in a log line and `wxlogin_outcome_store_errors_total`: a login that works beats a
+//! perfect guard against a double tap landing on two instances during an outage.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::crypto::Sealer;
 use crate::error::AuthError;
+use crate::ports::{Claim, OutcomeStore};
 
 /// WeChat's login and phone codes live five minutes.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(300);
 
+/// How long an instance may hold a code's claim before others may try themselves: longer
+/// than a WeChat call (5 s) plus the store writes that follow it.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(30);
+
 /// Remembers outcomes of type `T` by a 32-byte key (a hash: codes are never kept in clear).
 pub struct OutcomeCache<T: Clone + Send + Sync + 'static> {
     cache: moka::future::Cache<[u8; 32], Arc<Result<T, AuthError>>>,
+    shared: Option<Shared>,
+}
+
+struct Shared {
+    store: Arc<dyn OutcomeStore>,
+    sealer: Sealer,
+    /// `login` or `phone`: part of the seal's context, so one kind never opens as the other.
+    kind: &'static str,
 }
 
 impl<T: Clone + Send + Sync + 'static> std::fmt::Debug for OutcomeCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutcomeCache")
             .field("entries", &self.cache.entry_count())
+            .field("shared", &self.shared.is_some())
             .finish()
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> OutcomeCache<T> {
+impl<T> OutcomeCache<T>
+where
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
     /// A cache holding at most `capacity` outcomes, each for [`CODE_LIFETIME`].
     pub fn new(capacity: u64) -> Self {
         Self {
@@ -38,7 +68,24 @@ impl<T: Clone + Send + Sync + 'static> OutcomeCache<T> {
                 .max_capacity(capacity)
                 .time_to_live(CODE_LIFETIME)
                 .build(),
+            shared: None,
         }
+    }
+
+    /// Also shares outcomes through `store`, sealed with `sealer` (they carry sessions and
+    /// tokens).
+    pub fn shared(
+        mut self,
+        store: Arc<dyn OutcomeStore>,
+        sealer: Sealer,
+        kind: &'static str,
+    ) -> Self {
+        self.shared = Some(Shared {
+            store,
+            sealer,
+            kind,
+        });
+        self
     }
 
     /// Runs `work` unless an outcome for `key` is remembered or being computed; returns that
@@ -51,7 +98,7 @@ impl<T: Clone + Send + Sync + 'static> OutcomeCache<T> {
         let outcome = self
             .cache
             .try_get_with(key, async move {
-                match work.await {
+                match self.once_across_instances(key, work).await {
                     Err(e) if !e.is_cacheable() => Err(e),
                     other => Ok(Arc::new(other)),
                 }
@@ -62,11 +109,88 @@ impl<T: Clone + Send + Sync + 'static> OutcomeCache<T> {
             Err(shared) => Err(shared.as_ref().clone()),
         }
     }
+
+    async fn once_across_instances<F>(&self, key: [u8; 32], work: F) -> Result<T, AuthError>
+    where
+        F: Future<Output = Result<T, AuthError>> + Send,
+    {
+        let Some(shared) = &self.shared else {
+            return work.await;
+        };
+        let mut backoff = Duration::from_millis(5);
+        let give_up = tokio::time::Instant::now() + CLAIM_LEASE + Duration::from_secs(1);
+        loop {
+            match shared.store.claim(&key, CLAIM_LEASE).await {
+                Ok(Claim::Won) => break,
+                Ok(Claim::Done(sealed)) => match shared.open::<T>(&key, &sealed) {
+                    Some(outcome) => return outcome,
+                    // Unreadable (another master key, another version): do not guess.
+                    None => return Err(AuthError::Unavailable),
+                },
+                Ok(Claim::Pending) if tokio::time::Instant::now() < give_up => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                }
+                Ok(Claim::Pending) => return Err(AuthError::Unavailable),
+                Err(e) => {
+                    shared.degraded("claim", &e);
+                    return work.await;
+                }
+            }
+        }
+        let outcome = work.await;
+        let written = match &outcome {
+            Err(e) if !e.is_cacheable() => shared.store.release(&key).await,
+            _ => {
+                let sealed = shared.seal(&key, &outcome);
+                shared.store.complete(&key, &sealed, CODE_LIFETIME).await
+            }
+        };
+        if let Err(e) = written {
+            shared.degraded("complete", &e);
+        }
+        outcome
+    }
+}
+
+impl Shared {
+    fn context(&self, key: &[u8; 32]) -> String {
+        format!("outcome:{}:{}", self.kind, hex::encode(key))
+    }
+
+    fn seal<T: Serialize>(&self, key: &[u8; 32], outcome: &Result<T, AuthError>) -> Vec<u8> {
+        // Serialising plain structs and enums into a Vec cannot fail.
+        let json = serde_json::to_vec(outcome).unwrap_or_default();
+        self.sealer.seal(&self.context(key), &json)
+    }
+
+    fn open<T: DeserializeOwned>(
+        &self,
+        key: &[u8; 32],
+        sealed: &[u8],
+    ) -> Option<Result<T, AuthError>> {
+        let json = self.sealer.open(&self.context(key), sealed).ok()?;
+        let outcome = serde_json::from_slice(&json);
+        if outcome.is_err() {
+            tracing::error!(kind = self.kind, "a shared outcome does not parse");
+        }
+        outcome.ok()
+    }
+
+    fn degraded(&self, step: &'static str, e: &crate::ports::StoreError) {
+        tracing::warn!(kind = self.kind, step, error = %e,
+            "shared outcome store failed; this instance guards codes on its own");
+        metrics::counter!("wxlogin_outcome_store_errors_total", "step" => step).increment(1);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::MasterKey;
+    use crate::ports::{StoreError, StoreResult};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
@@ -119,6 +243,115 @@ mod tests {
         assert_eq!(
             cache.once([3; 32], async { Ok("recovered".into()) }).await,
             Ok("recovered".into())
+        );
+    }
+
+    /// An in-memory stand-in for Redis, with a switch to make it fail.
+    #[derive(Default)]
+    struct FakeStore {
+        entries: Mutex<HashMap<[u8; 32], Option<Vec<u8>>>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl OutcomeStore for FakeStore {
+        async fn claim(&self, key: &[u8; 32], _lease: Duration) -> StoreResult<Claim> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("down".into()));
+            }
+            let mut entries = self.entries.lock().unwrap();
+            Ok(match entries.get(key) {
+                None => {
+                    entries.insert(*key, None);
+                    Claim::Won
+                }
+                Some(None) => Claim::Pending,
+                Some(Some(sealed)) => Claim::Done(sealed.clone()),
+            })
+        }
+        async fn complete(&self, key: &[u8; 32], sealed: &[u8], _ttl: Duration) -> StoreResult<()> {
+            self.entries
+                .lock()
+                .unwrap()
+                .insert(*key, Some(sealed.to_vec()));
+            Ok(())
+        }
+        async fn release(&self, key: &[u8; 32]) -> StoreResult<()> {
+            self.entries.lock().unwrap().remove(key);
+            Ok(())
+        }
+    }
+
+    fn two_instances(store: &Arc<FakeStore>) -> (OutcomeCache<String>, OutcomeCache<String>) {
+        let sealer = MasterKey::generate().sealer();
+        let a = OutcomeCache::new(100).shared(store.clone(), sealer.clone(), "login");
+        let b = OutcomeCache::new(100).shared(store.clone(), sealer, "login");
+        (a, b)
+    }
+
+    #[tokio::test]
+    async fn an_outcome_computed_on_one_instance_is_served_sealed_to_another() {
+        let store = Arc::new(FakeStore::default());
+        let (a, b) = two_instances(&store);
+        assert_eq!(
+            a.once([4; 32], async { Ok("from-a".into()) }).await,
+            Ok("from-a".into())
+        );
+        let sealed = store.entries.lock().unwrap()[&[4; 32]].clone().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&sealed).contains("from-a"),
+            "sealed at rest"
+        );
+        assert_eq!(
+            b.once([4; 32], async { Ok("from-b".into()) }).await,
+            Ok("from-a".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_instance_gets_the_claim_holders_outcome() {
+        let store = Arc::new(FakeStore::default());
+        let (a, b) = two_instances(&store);
+        let a = Arc::new(a);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let holder = tokio::spawn({
+            let a = a.clone();
+            async move {
+                a.once([5; 32], async {
+                    let _ = rx.await;
+                    Ok("slow".to_string())
+                })
+                .await
+            }
+        });
+        // Wait until a holds the claim.
+        while store.entries.lock().unwrap().get(&[5; 32]).is_none() {
+            tokio::task::yield_now().await;
+        }
+        let waiter = b.once([5; 32], async { Ok("should-not-run".into()) });
+        tx.send(()).unwrap();
+        assert_eq!(waiter.await, Ok("slow".into()));
+        assert_eq!(holder.await.unwrap(), Ok("slow".into()));
+    }
+
+    #[tokio::test]
+    async fn our_outages_release_the_claim_and_a_store_outage_degrades_to_local() {
+        let store = Arc::new(FakeStore::default());
+        let (a, b) = two_instances(&store);
+        assert_eq!(
+            a.once([6; 32], async { Err(AuthError::Unavailable) }).await,
+            Err(AuthError::Unavailable)
+        );
+        assert!(store.entries.lock().unwrap().get(&[6; 32]).is_none());
+        assert_eq!(
+            b.once([6; 32], async { Ok("retry".into()) }).await,
+            Ok("retry".into())
+        );
+
+        store.down.store(true, Ordering::SeqCst);
+        assert_eq!(
+            a.once([7; 32], async { Ok("local".into()) }).await,
+            Ok("local".into())
         );
     }
 }

@@ -1,14 +1,16 @@
 //! Phone numbers: E.164 from WeChat's parts, and the masked form shown to clients.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::AuthError;
 
 /// A phone number in E.164, split as the contract shows it.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Phone {
     /// `+8613800138000`.
+    #[schema(example = "+8613800138000")]
     pub phone_number: String,
     /// `13800138000`.
     pub pure_phone_number: String,

@@ -1,7 +1,9 @@
 //! The ports: what the use cases need from storage and time, as traits.
 //!
-//! Implementations: `wxlogin-store-sql` (SQLite, and PostgreSQL/MySQL next) for everything
-//! durable; [`crate::memory`] for the per-code outcome cache on one instance. Every method is
+//! Implementations: `wxlogin-store-sql` (SQLite, PostgreSQL, MySQL) for everything durable;
+//! `wxlogin-store-redis` for what several instances share and may lose (sessions, per-code
+//! outcomes, revocation entries, rate-limit buckets); [`crate::limits`] for rate limits on
+//! one instance. Every method is
 //! safe to call concurrently from many instances sharing one database: the atomic steps
 //! (rotating a refresh token, consuming a ticket) are single methods so that a backend can
 //! make them one transaction.
@@ -249,7 +251,10 @@ pub enum RotateOutcome {
     /// The token was live; it is now used and `new` is stored in its family.
     Rotated(FamilyRecord),
     /// The token had already been used: the family is now revoked.
-    Reused,
+    Reused {
+        /// The revoked family, so that its access tokens can be refused too.
+        family_id: String,
+    },
     /// Unknown, expired, or its family is revoked. Nothing changed.
     Invalid,
 }
@@ -270,8 +275,10 @@ pub trait TokenStore: Send + Sync {
     ) -> StoreResult<RotateOutcome>;
     /// Revokes one family. Idempotent.
     async fn revoke_family(&self, family_id: &str, now: OffsetDateTime) -> StoreResult<()>;
-    /// Revokes every family of a user. Idempotent.
-    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<()>;
+    /// Revokes every family of a user. Idempotent. Returns the ids of all the user's
+    /// families (revoked now or before), so that a retry after a failed
+    /// [`RevocationList::revoke`] lists them again.
+    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<String>>;
     /// Whether the family exists and is not revoked.
     async fn family_active(&self, family_id: &str) -> StoreResult<bool>;
 }
@@ -305,4 +312,118 @@ pub trait KeyStore: Send + Sync {
 pub trait Health: Send + Sync {
     /// `Ok` when a trivial query succeeds.
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// What a claim on a per-code outcome found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Nobody had claimed the key: the caller now holds it, must do the work and then call
+    /// [`OutcomeStore::complete`] or [`OutcomeStore::release`].
+    Won,
+    /// Another caller is doing the work right now.
+    Pending,
+    /// The work was done: its sealed outcome.
+    Done(Vec<u8>),
+}
+
+/// Per-code outcomes shared by every instance (Redis), so that a login or phone code sent to
+/// two instances at once reaches WeChat once. Keys are hashes; outcomes arrive sealed.
+#[async_trait]
+pub trait OutcomeStore: Send + Sync {
+    /// Claims `key` for at most `lease` unless it is claimed or done; atomic, so of many
+    /// concurrent callers across instances exactly one wins. Callers that find it
+    /// [`Claim::Pending`] ask again later (the claim expires if its holder dies).
+    async fn claim(&self, key: &[u8; 32], lease: std::time::Duration) -> StoreResult<Claim>;
+    /// Replaces the claim with the sealed outcome, kept for `ttl`.
+    async fn complete(
+        &self,
+        key: &[u8; 32],
+        sealed: &[u8],
+        ttl: std::time::Duration,
+    ) -> StoreResult<()>;
+    /// Drops the claim: the outcome is not to be remembered (our own outage).
+    async fn release(&self, key: &[u8; 32]) -> StoreResult<()>;
+}
+
+/// What a rate limit is counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitKind {
+    /// The client's address (after trusted proxies).
+    Ip,
+    /// The WeChat identity of the session (`/v1/phone`, `/v1/register`).
+    OpenId,
+    /// The phone number (by its keyed hash, never in clear).
+    Phone,
+}
+
+impl LimitKind {
+    /// `ip`, `openid`, `phone`: in metrics and store keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::OpenId => "openid",
+            Self::Phone => "phone",
+        }
+    }
+}
+
+/// A token bucket: `per_second` refill, `burst` capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rate {
+    /// Tokens added per second (at least 1).
+    pub per_second: u32,
+    /// Bucket size (at least 1).
+    pub burst: u32,
+}
+
+/// The configured limits; `None` turns one off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per client address.
+    pub ip: Option<Rate>,
+    /// Per openid.
+    pub openid: Option<Rate>,
+    /// Per phone.
+    pub phone: Option<Rate>,
+}
+
+impl RateLimits {
+    /// The rate for one kind.
+    pub fn rate(&self, kind: LimitKind) -> Option<Rate> {
+        match kind {
+            LimitKind::Ip => self.ip,
+            LimitKind::OpenId => self.openid,
+            LimitKind::Phone => self.phone,
+        }
+    }
+}
+
+/// What a limiter decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allowed,
+    /// Over the limit: come back after this long.
+    Limited {
+        /// At least one second.
+        retry_after: std::time::Duration,
+    },
+}
+
+/// Token-bucket rate limiting, per instance (memory) or shared (Redis).
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Takes one token from the bucket of (`kind`, `key`) filled at `rate`.
+    async fn acquire(&self, kind: LimitKind, key: &str, rate: Rate) -> StoreResult<Decision>;
+}
+
+/// Revoked refresh families, looked up on every bearer check. With Redis configured, these
+/// entries replace a database read per request; each lives as long as an access token of
+/// the family can.
+#[async_trait]
+pub trait RevocationList: Send + Sync {
+    /// Marks families revoked for `ttl`.
+    async fn revoke(&self, family_ids: &[String], ttl: std::time::Duration) -> StoreResult<()>;
+    /// Whether the family is marked revoked.
+    async fn is_revoked(&self, family_id: &str) -> StoreResult<bool>;
 }

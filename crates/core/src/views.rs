@@ -1,31 +1,37 @@
 //! What the use cases return: the contract's response bodies, ready to serialise.
 //!
-//! None of these derive `Debug`: they carry sessions, tokens and phone numbers.
+//! None of these derive `Debug`: they carry sessions, tokens and phone numbers. The login and
+//! phone views also deserialise: their outcomes are kept, sealed, for the code's lifetime
+//! (see [`crate::outcome`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::phone::Phone;
 
 /// `user` in login, phone and register responses.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
     /// Our user id.
     pub user_id: String,
     /// Display name, if set.
+    #[schema(required = true)]
     pub nickname: Option<String>,
     /// Avatar URL, if set.
+    #[schema(required = true)]
     pub avatar_url: Option<String>,
     /// `+86 138****8000`.
     pub phone_masked: String,
 }
 
 /// `tokens` in responses.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokensView {
     /// The EdDSA JWT.
     pub access_token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// The opaque refresh token.
@@ -35,7 +41,7 @@ pub struct TokensView {
 }
 
 /// `POST /v1/login` 200.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginView {
     /// The opaque session handle.
     pub session: String,
@@ -52,7 +58,7 @@ pub struct LoginView {
 }
 
 /// `POST /v1/phone` 200.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum PhoneView {
     /// The phone belongs to a user: signed in.
@@ -78,7 +84,7 @@ pub enum PhoneView {
 }
 
 /// `POST /v1/register` 201 and sign-ins in general.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct SignedInView {
     /// The user.
     pub user: UserView,
@@ -87,14 +93,14 @@ pub struct SignedInView {
 }
 
 /// `POST /v1/token/refresh` 200.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct RefreshView {
     /// The new pair.
     pub tokens: TokensView,
 }
 
 /// One identity in `/v1/me`.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct IdentityView {
     /// The app.
     pub appid: String,
@@ -103,24 +109,27 @@ pub struct IdentityView {
 }
 
 /// `user` in `/v1/me`.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct MeUserView {
     /// Our user id.
     pub user_id: String,
     /// Display name, if set.
+    #[schema(required = true)]
     pub nickname: Option<String>,
     /// Avatar URL, if set.
+    #[schema(required = true)]
     pub avatar_url: Option<String>,
     /// `+86 138****8000`.
     pub phone_masked: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// The user's WeChat identities.
     pub identities: Vec<IdentityView>,
 }
 
 /// `GET /v1/me` 200.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct MeView {
     /// The user.
     pub user: MeUserView,

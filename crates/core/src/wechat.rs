@@ -10,7 +10,7 @@ use crate::ids::{AppId, OpenId, UnionId};
 use crate::secret::{LoginCode, PhoneCode, SessionKey};
 
 /// What `jscode2session` gives for a login code.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WxSession {
     /// The user's id within this app.
     pub openid: OpenId,

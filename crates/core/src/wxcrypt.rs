@@ -303,5 +303,86 @@ mod tests {
             // Random bytes can't carry a watermark naming this appid (or only with negligible odds).
             prop_assert!(res.is_err());
         }
+
+        #[test]
+        fn lengths_alone_decide_the_error_for_impossible_inputs(
+            key in proptest::array::uniform16(any::<u8>()),
+            iv in proptest::collection::vec(any::<u8>(), 0..40),
+            data in proptest::collection::vec(any::<u8>(), 0..100),
+        ) {
+            let res = decrypt(&STANDARD.encode(key), &STANDARD.encode(&data), &STANDARD.encode(&iv), "wx-proptest");
+            let err = res.expect_err("random data decrypted");
+            if iv.len() != 16 {
+                prop_assert_eq!(err, DecryptError::BadIvLength);
+            } else if data.is_empty() || data.len() % 16 != 0 {
+                prop_assert_eq!(err, DecryptError::BadCiphertextLength);
+            } else {
+                // Possible lengths: only a wrong-key kind (or the appid) can fail.
+                prop_assert!(err.is_wrong_key() || err == DecryptError::AppidMismatch, "{:?}", err);
+            }
+        }
+
+        #[test]
+        fn lenient_base64_forms_are_refused(
+            iv in proptest::array::uniform16(any::<u8>()),
+            blocks in 1usize..5,
+            fill in any::<u8>(),
+            which in 0usize..4,
+            at in any::<usize>(),
+        ) {
+            let strict_data = STANDARD.encode(vec![fill; 16 * blocks]);
+            let strict_iv = STANDARD.encode(iv);
+            prop_assert!(Payload::parse(&strict_data, &strict_iv).is_ok());
+            // One lenient form of the iv (which always carries "==" padding).
+            let lenient = match which {
+                0 => strict_iv.trim_end_matches('=').to_owned(),
+                1 => strict_iv.replace('+', "-").replace('/', "_").replace('=', ""),
+                2 => {
+                    let mut s = strict_iv.clone();
+                    s.insert(at % (s.len() + 1), ' ');
+                    s
+                }
+                _ => format!("{strict_iv}\n"),
+            };
+            prop_assert_eq!(Payload::parse(&strict_data, &lenient).unwrap_err(), DecryptError::MalformedBase64);
+            let mut spaced = strict_data.clone();
+            spaced.insert(at % (spaced.len() + 1), '\n');
+            prop_assert_eq!(Payload::parse(&spaced, &strict_iv).unwrap_err(), DecryptError::MalformedBase64);
+        }
+
+        #[test]
+        fn whatever_was_encrypted_with_pkcs7_decrypts_to_itself_or_fails_on_its_content(
+            key in proptest::array::uniform16(any::<u8>()),
+            other_key in proptest::array::uniform16(any::<u8>()),
+            iv in proptest::array::uniform16(any::<u8>()),
+            plaintext in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..100),
+                ".{0,40}".prop_map(|s| format!(r#"{{"phoneNumber":"{}","watermark":{{"appid":"wx-proptest","timestamp":1}}}}"#, s.replace(['"', '\\'], "")).into_bytes()),
+            ],
+        ) {
+            use aes::cipher::{BlockEncryptMut, block_padding::Pkcs7};
+            let ciphertext = cbc::Encryptor::<aes::Aes128>::new(&key.into(), &iv.into())
+                .encrypt_padded_vec_mut::<Pkcs7>(&plaintext);
+            let (data, iv) = (STANDARD.encode(&ciphertext), STANDARD.encode(iv));
+            let json = std::str::from_utf8(&plaintext).ok().and_then(|s| serde_json::from_str::<Value>(s).ok());
+            let names_us = json.as_ref().and_then(|j| j.get("watermark")?.get("appid")?.as_str()) == Some("wx-proptest");
+            match decrypt(&STANDARD.encode(key), &data, &iv, "wx-proptest") {
+                Ok(d) => {
+                    prop_assert!(names_us);
+                    prop_assert_eq!(d.plaintext.as_bytes(), &plaintext[..]);
+                }
+                Err(e) => {
+                    prop_assert!(!names_us, "{:?}", e);
+                    let want = if json.is_some_and(|j| j.is_object()) { DecryptError::AppidMismatch } else { DecryptError::NotJson };
+                    prop_assert_eq!(e, want);
+                }
+            }
+            if other_key != key {
+                // Another key: strict padding and the JSON check refuse it (odds of a pass
+                // are far below one in a billion).
+                let err = decrypt(&STANDARD.encode(other_key), &data, &iv, "wx-proptest").unwrap_err();
+                prop_assert!(err.is_wrong_key() || err == DecryptError::AppidMismatch, "{:?}", err);
+            }
+        }
     }
 }

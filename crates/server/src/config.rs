@@ -15,6 +15,7 @@ use url::Url;
 use wxlogin_core::RegistrationPolicy;
 use wxlogin_core::crypto::MasterKey;
 use wxlogin_core::ids::AppId;
+use wxlogin_core::ports::{Rate, RateLimits};
 use wxlogin_core::secret::AppSecret;
 
 /// The configuration could not be used. The message names the key.
@@ -104,12 +105,15 @@ impl Default for HttpSection {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSection {
-    /// `sqlite://…`, later `postgres://…` or `mysql://…`.
+    /// `sqlite://…`, `postgres://…` or `mysql://…`.
     pub url: Option<String>,
     /// A file holding the URL (when it carries a password).
     pub url_file: Option<PathBuf>,
     /// Pool size.
     pub max_connections: u32,
+    /// How long a request waits for a connection (or for the database to come back) before
+    /// it is answered 503 `unavailable`, milliseconds.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for DatabaseSection {
@@ -118,6 +122,7 @@ impl Default for DatabaseSection {
             url: None,
             url_file: None,
             max_connections: 8,
+            acquire_timeout_ms: 5000,
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct RedisSection {
     pub url: Option<String>,
     /// A file holding the URL.
     pub url_file: Option<PathBuf>,
+    /// Prefix of every key (default `wxlogin:`), so that deployments can share one Redis.
+    pub prefix: Option<String>,
 }
 
 impl std::fmt::Debug for RedisSection {
@@ -151,7 +158,9 @@ impl std::fmt::Debug for RedisSection {
                 "url",
                 &self.url.as_deref().map(wxlogin_store_sql::redact_url),
             )
-            .finish_non_exhaustive()
+            .field("url_file", &self.url_file)
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
@@ -165,6 +174,11 @@ pub struct WeChatSection {
     pub connect_timeout_ms: u64,
     /// Whole-call limit, milliseconds.
     pub request_timeout_ms: u64,
+    /// Consecutive failures (-1, timeouts, 5xx) of one WeChat API that open its circuit
+    /// breaker; 0 turns the breakers off.
+    pub breaker_failures: u32,
+    /// How long an open breaker answers 503 at once before one probe call is let through.
+    pub breaker_open_secs: u64,
 }
 
 impl Default for WeChatSection {
@@ -173,6 +187,8 @@ impl Default for WeChatSection {
             base_url: wxlogin_wechat::WECHAT_BASE_URL.into(),
             connect_timeout_ms: 2000,
             request_timeout_ms: 5000,
+            breaker_failures: wxlogin_wechat::breaker::DEFAULT_FAILURE_THRESHOLD,
+            breaker_open_secs: wxlogin_wechat::breaker::DEFAULT_COOL_DOWN.as_secs(),
         }
     }
 }
@@ -299,7 +315,37 @@ impl Default for RateLimitsSection {
     }
 }
 
+/// `10.0.0.0/8`, or a single address.
+fn parse_proxy(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
 impl RateLimitsSection {
+    /// The limits as the core sees them: a rate of 0 turns one off; a burst of 0 with a
+    /// positive rate is refused (it would refuse everything).
+    pub fn to_limits(&self) -> Result<RateLimits, ConfigError> {
+        let one = |name: &str, per_second: u32, burst: u32| {
+            if per_second == 0 {
+                return Ok(None);
+            }
+            if burst == 0 {
+                return Err(invalid(
+                    format!("rate_limits.per_{name}_burst"),
+                    format!("must be positive when per_{name}_per_second is"),
+                ));
+            }
+            Ok(Some(Rate { per_second, burst }))
+        };
+        Ok(RateLimits {
+            ip: one("ip", self.per_ip_per_second, self.per_ip_burst)?,
+            openid: one("openid", self.per_openid_per_second, self.per_openid_burst)?,
+            phone: one("phone", self.per_phone_per_second, self.per_phone_burst)?,
+        })
+    }
+
     /// Every limit off (`serve --dev` without a config file).
     pub fn off() -> Self {
         Self {
@@ -378,6 +424,12 @@ pub struct Settings {
     pub apps: Vec<(AppId, AppSecret)>,
     /// The master key.
     pub master_key: MasterKey,
+    /// Redis, when several instances share state (may hold a password: never print it).
+    pub redis_url: Option<DatabaseUrl>,
+    /// The rate limits in force (`None` where a rate is 0).
+    pub rate_limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The rest, as written.
     pub raw: RawConfig,
 }
@@ -540,7 +592,38 @@ impl Settings {
         {
             return Err(invalid("tokens", "lifetimes must be positive"));
         }
+        let redis_url = secret_value(
+            "redis.url",
+            raw.redis.url.as_ref(),
+            raw.redis.url_file.as_ref(),
+        )?;
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        let rate_limits = raw.rate_limits.to_limits()?;
+        let trusted_proxies = raw
+            .rate_limits
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                parse_proxy(text).ok_or_else(|| {
+                    invalid(
+                        format!("rate_limits.trusted_proxies[{i}]"),
+                        "must be an IP address or a CIDR such as 10.0.0.0/8",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            redis_url: redis_url.map(DatabaseUrl::new),
+            rate_limits,
+            trusted_proxies,
             public_url,
             host,
             port: raw.http.port,

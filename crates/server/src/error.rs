@@ -3,12 +3,16 @@
 //! The body is `{"error": {"code", "message", "request_id", "wechat_errcode"?}}`. A 5xx body
 //! says nothing more than its code; the cause is logged once, in the request's span.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::{PartialSchema, ToSchema};
 use wxlogin_core::AuthError;
 
 use crate::request_id;
@@ -95,7 +99,8 @@ impl ApiError {
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
+    /// The `Retry-After` the response carries, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Auth(AuthError::RateLimited { retry_after, .. }) => Some(*retry_after),
             Self::Auth(AuthError::WeChatUnavailable { .. } | AuthError::Unavailable) => {
@@ -114,15 +119,15 @@ impl IntoResponse for ApiError {
         } else if status.is_server_error() {
             tracing::warn!(code = self.code(), wechat_errcode = ?self.wechat_errcode(), "request failed upstream");
         }
-        let mut error = json!({
-            "code": self.code(),
-            "message": self.message(),
-            "request_id": request_id::current(),
-        });
-        if let Some(errcode) = self.wechat_errcode() {
-            error["wechat_errcode"] = json!(errcode);
-        }
-        let mut res = (status, Json(json!({ "error": error }))).into_response();
+        let body = ErrorBody {
+            error: ErrorObject {
+                code: self.code(),
+                message: self.message(),
+                request_id: request_id::current(),
+                wechat_errcode: self.wechat_errcode(),
+            },
+        };
+        let mut res = (status, Json(body)).into_response();
         if let Some(after) = self.retry_after() {
             res.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -143,5 +148,129 @@ impl ApiError {
             Self::Auth(e) => e.wechat_errcode(),
             _ => None,
         }
+    }
+
+    /// One error of every kind, in the contract's order: the source of the error codes in
+    /// the OpenAPI document.
+    pub fn every_kind() -> Vec<ApiError> {
+        // A new `AuthError` variant stops this from compiling until it is listed below.
+        fn _listed_below(e: &AuthError) {
+            match e {
+                AuthError::InvalidRequest(_)
+                | AuthError::UnknownApp
+                | AuthError::LoginCodeInvalid { .. }
+                | AuthError::LoginCodeUsed { .. }
+                | AuthError::LoginBlocked { .. }
+                | AuthError::SessionInvalid
+                | AuthError::PhoneCodeInvalid { .. }
+                | AuthError::SessionKeyStale
+                | AuthError::PayloadMalformed
+                | AuthError::AppidMismatch
+                | AuthError::WatermarkExpired
+                | AuthError::TicketInvalid
+                | AuthError::RegistrationClosed
+                | AuthError::AlreadyRegistered
+                | AuthError::Unauthenticated
+                | AuthError::RefreshTokenInvalid
+                | AuthError::RefreshTokenReused
+                | AuthError::RateLimited { .. }
+                | AuthError::WeChatError { .. }
+                | AuthError::WeChatUnavailable { .. }
+                | AuthError::Unavailable
+                | AuthError::Internal(_) => {}
+            }
+        }
+        let errcode = None;
+        let auth = [
+            AuthError::InvalidRequest(String::new()),
+            AuthError::UnknownApp,
+            AuthError::LoginCodeInvalid {
+                wechat_errcode: errcode,
+            },
+            AuthError::LoginCodeUsed {
+                wechat_errcode: errcode,
+            },
+            AuthError::LoginBlocked {
+                wechat_errcode: errcode,
+            },
+            AuthError::SessionInvalid,
+            AuthError::PhoneCodeInvalid {
+                wechat_errcode: errcode,
+            },
+            AuthError::SessionKeyStale,
+            AuthError::PayloadMalformed,
+            AuthError::AppidMismatch,
+            AuthError::WatermarkExpired,
+            AuthError::TicketInvalid,
+            AuthError::RegistrationClosed,
+            AuthError::AlreadyRegistered,
+            AuthError::Unauthenticated,
+            AuthError::RefreshTokenInvalid,
+            AuthError::RefreshTokenReused,
+        ];
+        let late = [
+            AuthError::RateLimited {
+                wechat_errcode: errcode,
+                retry_after: UNAVAILABLE_RETRY_AFTER,
+            },
+            AuthError::WeChatError {
+                wechat_errcode: errcode,
+            },
+            AuthError::WeChatUnavailable {
+                wechat_errcode: errcode,
+            },
+            AuthError::Unavailable,
+            AuthError::Internal(String::new()),
+        ];
+        let mut all: Vec<ApiError> = auth.into_iter().map(Self::Auth).collect();
+        all.extend([
+            Self::NotFound,
+            Self::MethodNotAllowed,
+            Self::PayloadTooLarge,
+        ]);
+        all.extend(late.into_iter().map(Self::Auth));
+        all
+    }
+}
+
+/// The body of every non-2xx response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorObject,
+}
+
+/// `error` in [`ErrorBody`].
+#[derive(Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// The stable, machine-readable code.
+    #[schema(value_type = ErrorCode)]
+    pub code: &'static str,
+    /// For people; may change, never contains a secret.
+    pub message: String,
+    /// The request's id, as in the `X-Request-Id` response header.
+    pub request_id: String,
+    /// WeChat's errcode, when WeChat's answer was the cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wechat_errcode: Option<i64>,
+}
+
+/// The schema of `error.code`: every code of [`ApiError::every_kind`].
+pub struct ErrorCode;
+
+impl PartialSchema for ErrorCode {
+    fn schema() -> RefOr<Schema> {
+        let codes: Vec<&'static str> = ApiError::every_kind().iter().map(ApiError::code).collect();
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .description(Some("The contract's stable error codes."))
+            .enum_values(Some(codes))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorCode {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ErrorCode")
     }
 }

@@ -10,6 +10,7 @@
 //! * [`routes`]: the endpoints and the middleware around them.
 //! * [`error`]: [`error::ApiError`], the contract's error body and statuses.
 //! * [`extract`]: JSON bodies and bearer tokens, failing with the contract's codes.
+//! * [`openapi`]: `GET /openapi.json`, the contract as OpenAPI, generated from the code.
 //! * [`request_id`]: a request id on every request, log line and error body.
 //! * [`telemetry`]: logs and the Prometheus recorder.
 //! * [`dev`]: `serve --dev`: the simulator in process, a generated master key, the banner.
@@ -19,6 +20,10 @@ pub mod config;
 pub mod dev;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod openapi;
+pub mod redact;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

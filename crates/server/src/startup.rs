@@ -6,15 +6,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use wxlogin_core::ports::{Clock, SystemClock};
+use wxlogin_core::limits::MemoryRateLimiter;
+use wxlogin_core::ports::{Clock, RateLimiter, SystemClock};
 use wxlogin_core::service::AuthSettings;
 use wxlogin_core::tokens::{KeyPolicy, KeyRing};
 use wxlogin_core::{AuthService, Ports};
+use wxlogin_store_redis::lease::{LeaseOptions, LeaseStatus, RedisTokenSource};
+use wxlogin_store_redis::limits::RedisRateLimiter;
+use wxlogin_store_redis::outcomes::RedisOutcomes;
+use wxlogin_store_redis::revocations::RedisRevocations;
+use wxlogin_store_redis::sessions::RedisSessions;
+use wxlogin_store_redis::{RedisOptions, RedisStore};
 use wxlogin_store_sql::{ConnectOptions, SqlStore};
 use wxlogin_wechat::{ClientConfig, WeChatAdapter, WeChatClient};
 
 use crate::config::Settings;
-use crate::routes::{self, AppState};
+use crate::routes::{self, AddressLimit, AppState, SharedHealth};
 use crate::telemetry;
 
 /// Start-up failed; the message says what to fix.
@@ -23,6 +30,9 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] wxlogin_core::ports::StoreError),
+    /// Redis could not be reached.
+    #[error("redis: {0}")]
+    Redis(wxlogin_core::ports::StoreError),
     /// Signing keys could not be loaded or created.
     #[error("signing keys: {0}")]
     Keys(#[from] wxlogin_core::tokens::KeyRingError),
@@ -60,6 +70,9 @@ pub struct Application {
 pub async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>, StartupError> {
     let opts = ConnectOptions {
         max_connections: settings.database_max_connections,
+        acquire_timeout: std::time::Duration::from_millis(
+            settings.raw.database.acquire_timeout_ms.max(1),
+        ),
         ..ConnectOptions::default()
     };
     let store = SqlStore::connect(settings.database_url.expose_secret(), opts).await?;
@@ -70,7 +83,9 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>, StartupErr
 impl Application {
     /// Connects, migrates, loads keys and binds the listener.
     pub async fn build(settings: &Settings, overrides: Overrides) -> Result<Self, StartupError> {
-        warn_about_unenforced_settings(settings);
+        for (_, secret) in &settings.apps {
+            crate::redact::register_secret(secret.expose_secret());
+        }
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let store = open_store(settings).await?;
         let sealer = settings.master_key.sealer();
@@ -81,20 +96,76 @@ impl Application {
         let mut client_config = ClientConfig::new(settings.wechat_base_url.clone());
         client_config.connect_timeout = settings.wechat_connect_timeout;
         client_config.request_timeout = settings.wechat_request_timeout;
+        client_config.breaker.failure_threshold = settings.raw.wechat.breaker_failures;
+        client_config.breaker.cool_down =
+            std::time::Duration::from_secs(settings.raw.wechat.breaker_open_secs.max(1));
         let client =
             WeChatClient::new(client_config).map_err(|e| StartupError::WeChat(e.to_string()))?;
         let apps: HashMap<_, _> = settings.apps.iter().cloned().collect();
-        let wechat = Arc::new(WeChatAdapter::in_process(client, apps));
+
+        let (ports, limiter, shared) = match &settings.redis_url {
+            None => {
+                let wechat = Arc::new(WeChatAdapter::in_process(client, apps));
+                let ports = Ports {
+                    wechat,
+                    users: store.clone(),
+                    sessions: store.clone(),
+                    tokens: store.clone(),
+                    clock,
+                    outcomes: None,
+                    limiter: None,
+                    revocations: None,
+                };
+                let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
+                (ports, limiter, None)
+            }
+            Some(url) => {
+                let options = RedisOptions {
+                    prefix: settings
+                        .raw
+                        .redis
+                        .prefix
+                        .clone()
+                        .unwrap_or_else(|| RedisOptions::default().prefix),
+                    ..RedisOptions::default()
+                };
+                let redis = RedisStore::connect(url.expose_secret(), options)
+                    .await
+                    .map_err(StartupError::Redis)?;
+                let lease = Arc::new(RedisTokenSource::new(
+                    redis.clone(),
+                    client.clone(),
+                    apps.clone(),
+                    sealer.clone(),
+                    LeaseOptions::default(),
+                ));
+                let wechat = Arc::new(WeChatAdapter::new(client, apps, lease.clone()));
+                let limiter: Arc<dyn RateLimiter> = Arc::new(RedisRateLimiter::new(redis.clone()));
+                let ports = Ports {
+                    wechat,
+                    users: store.clone(),
+                    sessions: Arc::new(RedisSessions::new(redis.clone(), store.clone())),
+                    tokens: store.clone(),
+                    clock,
+                    outcomes: Some(Arc::new(RedisOutcomes::new(redis.clone()))),
+                    limiter: None,
+                    revocations: Some(Arc::new(RedisRevocations::new(redis.clone()))),
+                };
+                let shared = SharedHealth {
+                    redis: Arc::new(redis),
+                    lease_shared: Arc::new(move || lease.status() == LeaseStatus::Shared),
+                };
+                (ports, limiter, Some(shared))
+            }
+        };
+        let ports = Ports {
+            limiter: Some(limiter.clone()),
+            ..ports
+        };
 
         let auth = Arc::new(AuthService::new(
             auth_settings(settings),
-            Ports {
-                wechat,
-                users: store.clone(),
-                sessions: store.clone(),
-                tokens: store.clone(),
-                clock,
-            },
+            ports,
             &settings.master_key,
             keys,
         ));
@@ -103,6 +174,12 @@ impl Application {
             health: store.clone(),
             metrics: telemetry::metrics_handle(),
             request_timeout: settings.request_timeout,
+            limits: AddressLimit {
+                limiter,
+                per_address: settings.rate_limits.ip,
+                trusted_proxies: settings.trusted_proxies.clone().into(),
+            },
+            shared,
         };
 
         let addr = SocketAddr::new(settings.host, settings.port);
@@ -155,28 +232,6 @@ impl Application {
         reload.abort();
         store.close().await;
         served
-    }
-}
-
-/// Says so at start when a configured setting is not enforced by this version, so that an
-/// operator is never silently less protected than the file suggests.
-fn warn_about_unenforced_settings(settings: &Settings) {
-    let limits = &settings.raw.rate_limits;
-    let any_limit = [
-        limits.per_ip_per_second,
-        limits.per_openid_per_second,
-        limits.per_phone_per_second,
-    ]
-    .iter()
-    .any(|&rate| rate > 0);
-    if any_limit {
-        tracing::warn!(
-            "[rate_limits] is configured but not enforced by this version; \
-             put a rate limit in front of wxlogin (load balancer) until it is"
-        );
-    }
-    if settings.raw.redis.url.is_some() || settings.raw.redis.url_file.is_some() {
-        tracing::warn!("[redis] is configured but not used by this version: run a single instance");
     }
 }
 
@@ -248,5 +303,6 @@ fn auth_settings(settings: &Settings) -> AuthSettings {
     s.watermark_window = Duration::from_secs(raw.sessions.watermark_window_secs);
     s.watermark_skew = Duration::from_secs(raw.sessions.watermark_skew_secs);
     s.registration = raw.registration.policy;
+    s.limits = settings.rate_limits;
     s
 }

@@ -14,11 +14,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global tracing subscriber (`RUST_LOG` filters; default `info`).
+/// Installs the global tracing subscriber (`RUST_LOG` filters; default `info`). Every line
+/// goes through [`crate::redact`].
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(crate::redact::RedactingMakeWriter::new(std::io::stdout))
         .with_target(false);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),

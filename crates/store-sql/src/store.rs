@@ -279,7 +279,7 @@ impl TokenStore for SqlStore {
         self.backend.revoke_family(family_id, now).await
     }
 
-    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<()> {
+    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<String>> {
         self.backend.revoke_user(user, now).await
     }
 

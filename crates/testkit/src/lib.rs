@@ -18,11 +18,14 @@
 //! # Layout
 //! * `db`: [`TestDb`], a throwaway database on one [`Backend`], and [`backend_url`].
 //! * `fixtures`: fixed times, ids, tickets, users and refresh families for store tests.
+//! * `proxy`: [`TcpProxy`], a loopback proxy a test cuts to make a database or Redis vanish.
 
 // Test support: a panic is how a fixture reports that the test cannot go on.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 mod db;
 pub mod fixtures;
+mod proxy;
 
 pub use db::{Backend, TestDb, backend_url};
+pub use proxy::TcpProxy;

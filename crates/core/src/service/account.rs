@@ -2,13 +2,13 @@
 
 use tracing::instrument;
 
-use super::phone::ticket_context;
+use super::phone::{openid_bucket, ticket_context};
 use super::{AuthService, RegistrationPolicy, secs};
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
 use crate::ids::UserId;
 use crate::phone::Phone;
-use crate::ports::{NewUser, RefreshRecord, RegisterOutcome, RotateOutcome, UserRecord};
+use crate::ports::{LimitKind, NewUser, RefreshRecord, RegisterOutcome, RotateOutcome, UserRecord};
 use crate::tokens::Claims;
 use crate::views::{IdentityView, MeUserView, MeView, RefreshView, SignedInView};
 
@@ -64,6 +64,8 @@ impl AuthService {
             .live_ticket(&hash, now)
             .await?
             .ok_or(AuthError::TicketInvalid)?;
+        self.limit(LimitKind::OpenId, &openid_bucket(&record.identity))
+            .await?;
         if self.settings.registration == RegistrationPolicy::Closed {
             return Err(AuthError::RegistrationClosed);
         }
@@ -73,6 +75,8 @@ impl AuthService {
             .open_string(&ticket_context(&hash), &record.phone_sealed)
             .map_err(|_| AuthError::Internal("a stored ticket does not open".into()))?;
         let phone = Phone::from_storage_text(&phone_text)?;
+        self.limit(LimitKind::Phone, &self.phone_bucket(&phone))
+            .await?;
         let id = UserId::generate();
         let user = UserRecord {
             phone_sealed: self
@@ -125,8 +129,15 @@ impl AuthService {
             RotateOutcome::Rotated(family) => Ok(RefreshView {
                 tokens: self.tokens_for(&family, next, now)?,
             }),
-            RotateOutcome::Reused => {
+            RotateOutcome::Reused { family_id } => {
                 tracing::warn!("refresh token reuse detected; family revoked");
+                if let Some(list) = &self.ports.revocations {
+                    // The family is revoked in the database whatever happens here; if the
+                    // entry cannot be written, its access tokens live until they expire.
+                    if let Err(e) = list.revoke(&[family_id], self.revocation_ttl()).await {
+                        tracing::error!(error = %e, "could not list a reused family as revoked");
+                    }
+                }
                 Err(AuthError::RefreshTokenReused)
             }
             RotateOutcome::Invalid => Err(AuthError::RefreshTokenInvalid),
@@ -140,7 +151,17 @@ impl AuthService {
             tracing::debug!(reason = %e, "bearer token refused");
             AuthError::Unauthenticated
         })?;
-        if !self.ports.tokens.family_active(&claims.sid).await? {
+        let revoked = match &self.ports.revocations {
+            Some(list) => match list.is_revoked(&claims.sid).await {
+                Ok(revoked) => revoked,
+                Err(e) => {
+                    tracing::warn!(error = %e, "revocation list unavailable; asking the database");
+                    !self.ports.tokens.family_active(&claims.sid).await?
+                }
+            },
+            None => !self.ports.tokens.family_active(&claims.sid).await?,
+        };
+        if revoked {
             return Err(AuthError::Unauthenticated);
         }
         Ok(claims)
@@ -151,11 +172,17 @@ impl AuthService {
     pub async fn logout(&self, bearer: &str, all_devices: bool) -> Result<(), AuthError> {
         let claims = self.authenticate(bearer).await?;
         let now = self.now();
-        if all_devices {
+        let families = if all_devices {
             let user = UserId::parse(claims.sub).map_err(|_| AuthError::Unauthenticated)?;
-            self.ports.tokens.revoke_user(&user, now).await?;
+            self.ports.tokens.revoke_user(&user, now).await?
         } else {
             self.ports.tokens.revoke_family(&claims.sid, now).await?;
+            vec![claims.sid]
+        };
+        if let Some(list) = &self.ports.revocations {
+            // Refresh tokens are dead already; the access tokens die once this is written.
+            // On failure the client gets 503 and retries; both steps are idempotent.
+            list.revoke(&families, self.revocation_ttl()).await?;
         }
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! `POST /v1/login`: exchange a login code, open a session, sign in silently when known.
 
+use std::sync::Arc;
+
 use tracing::instrument;
 
 use super::{AuthService, LoginResult, secs};
@@ -27,29 +29,39 @@ impl AuthService {
         }
         let key = sha256(&[b"login", app.as_str().as_bytes(), raw.as_bytes()]);
         self.login_outcomes
-            .once(key, self.login_uncached(app, code))
+            .once(key, self.login_uncached(app, key, code))
             .await
     }
 
-    async fn login_uncached(&self, app: &AppId, code: LoginCode) -> LoginResult {
-        let wx = self
-            .ports
-            .wechat
-            .code_to_session(app, code)
-            .await
-            .map_err(|f| {
-                tracing::info!(failure = %f, "login code exchange failed");
-                AuthError::from_login_failure(&f)
-            })?;
-        self.open_session(app, wx).await
+    async fn login_uncached(&self, app: &AppId, key: [u8; 32], code: LoginCode) -> LoginResult {
+        let wx =
+            match self.exchanged.logins.remove(&key).await {
+                Some(wx) => wx,
+                None => Arc::new(self.ports.wechat.code_to_session(app, code).await.map_err(
+                    |f| {
+                        tracing::info!(failure = %f, "login code exchange failed");
+                        AuthError::from_login_failure(&f)
+                    },
+                )?),
+            };
+        let outcome = self.open_session(app, &wx).await;
+        if let Err(e) = &outcome
+            && !e.is_cacheable()
+        {
+            // WeChat has used the code up, but our store failed after it: keep WeChat's
+            // answer so that a retry with this code finishes the job instead of getting
+            // 40163 from WeChat.
+            self.exchanged.logins.insert(key, wx).await;
+        }
+        outcome
     }
 
-    async fn open_session(&self, app: &AppId, wx: WxSession) -> LoginResult {
+    async fn open_session(&self, app: &AppId, wx: &WxSession) -> LoginResult {
         let now = self.now();
         let identity = Identity {
             appid: app.clone(),
-            openid: wx.openid,
-            unionid: wx.unionid,
+            openid: wx.openid.clone(),
+            unionid: wx.unionid.clone(),
         };
         let context = format!("session_key:{}:{}", app, identity.openid);
         let sealed_key = self

@@ -19,7 +19,8 @@ use crate::ids::{AppId, UserId};
 use crate::outcome::OutcomeCache;
 use crate::phone::Phone;
 use crate::ports::{
-    Clock, FamilyRecord, RefreshRecord, SessionStore, TokenStore, UserRecord, UserStore,
+    Clock, FamilyRecord, LimitKind, OutcomeStore, RateLimiter, RateLimits, RefreshRecord,
+    RevocationList, SessionStore, TokenStore, UserRecord, UserStore,
 };
 use crate::tokens::{Claims, KeyRing};
 use crate::views::{LoginView, PhoneView, TokensView, UserView};
@@ -56,6 +57,9 @@ pub struct AuthSettings {
     pub watermark_skew: Duration,
     /// Registration policy.
     pub registration: RegistrationPolicy,
+    /// Per-openid and per-phone limits on `/v1/phone` and `/v1/register` (the per-address
+    /// limit is the HTTP layer's).
+    pub limits: RateLimits,
 }
 
 impl AuthSettings {
@@ -71,6 +75,7 @@ impl AuthSettings {
             watermark_window: Duration::from_secs(600),
             watermark_skew: Duration::from_secs(60),
             registration: RegistrationPolicy::Open,
+            limits: RateLimits::default(),
         }
     }
 }
@@ -88,6 +93,12 @@ pub struct Ports {
     pub tokens: Arc<dyn TokenStore>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Per-code outcomes shared by all instances (Redis); `None` on a single instance.
+    pub outcomes: Option<Arc<dyn OutcomeStore>>,
+    /// Rate limiting; `None` turns the per-openid and per-phone limits off.
+    pub limiter: Option<Arc<dyn RateLimiter>>,
+    /// Revoked families (Redis); `None`: each bearer check asks the token store.
+    pub revocations: Option<Arc<dyn RevocationList>>,
 }
 
 /// The login flow.
@@ -99,6 +110,31 @@ pub struct AuthService {
     keys: RwLock<Arc<KeyRing>>,
     login_outcomes: OutcomeCache<LoginView>,
     phone_outcomes: OutcomeCache<PhoneView>,
+    exchanged: Exchanged,
+}
+
+/// What WeChat answered for codes whose use case then failed on our side (store down): a
+/// retry with the same code resumes from here instead of asking WeChat again, which would
+/// answer 40163/40029 because the code is used up. Per instance, for the code's lifetime.
+struct Exchanged {
+    logins: moka::future::Cache<[u8; 32], Arc<crate::wechat::WxSession>>,
+    phones: moka::future::Cache<[u8; 32], Phone>,
+}
+
+impl Exchanged {
+    fn new() -> Self {
+        Self {
+            logins: Self::cache(),
+            phones: Self::cache(),
+        }
+    }
+
+    fn cache<V: Clone + Send + Sync + 'static>() -> moka::future::Cache<[u8; 32], V> {
+        moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(crate::outcome::CODE_LIFETIME)
+            .build()
+    }
 }
 
 impl std::fmt::Debug for AuthService {
@@ -121,14 +157,22 @@ impl AuthService {
         master_key: &MasterKey,
         keys: KeyRing,
     ) -> Self {
+        let sealer = master_key.sealer();
+        let mut login_outcomes = OutcomeCache::new(100_000);
+        let mut phone_outcomes = OutcomeCache::new(100_000);
+        if let Some(shared) = &ports.outcomes {
+            login_outcomes = login_outcomes.shared(shared.clone(), sealer.clone(), "login");
+            phone_outcomes = phone_outcomes.shared(shared.clone(), sealer.clone(), "phone");
+        }
         Self {
             settings,
             ports,
-            sealer: master_key.sealer(),
+            sealer,
             phone_index: master_key.phone_index(),
             keys: RwLock::new(Arc::new(keys)),
-            login_outcomes: OutcomeCache::new(100_000),
-            phone_outcomes: OutcomeCache::new(100_000),
+            login_outcomes,
+            phone_outcomes,
+            exchanged: Exchanged::new(),
         }
     }
 
@@ -177,6 +221,28 @@ impl AuthService {
 
     fn now(&self) -> OffsetDateTime {
         self.ports.clock.now()
+    }
+
+    /// Takes one token from the (`kind`, `key`) bucket when that limit is configured.
+    async fn limit(&self, kind: LimitKind, key: &str) -> Result<(), AuthError> {
+        match &self.ports.limiter {
+            Some(limiter) => {
+                crate::limits::check(limiter.as_ref(), kind, key, self.settings.limits.rate(kind))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The bucket key of a phone number: its keyed hash, so that no store holds it in clear.
+    fn phone_bucket(&self, phone: &Phone) -> String {
+        hex::encode(self.phone_index.hash(&phone.phone_number))
+    }
+
+    /// How long a revocation entry must live: as long as an access token of the family can,
+    /// plus a minute of clock skew.
+    fn revocation_ttl(&self) -> Duration {
+        self.settings.access_ttl + Duration::from_secs(60)
     }
 
     fn user_view(&self, user: &UserRecord) -> Result<UserView, AuthError> {
@@ -238,7 +304,7 @@ impl AuthService {
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(TokensView {
             access_token,
-            token_type: "Bearer",
+            token_type: "Bearer".to_owned(),
             expires_in: self.settings.access_ttl.as_secs(),
             refresh_token: refresh.into_secret(),
             refresh_expires_in: self.settings.refresh_ttl.as_secs(),

@@ -7,7 +7,7 @@ use super::{AuthService, PhoneResult, RegistrationPolicy, secs};
 use crate::crypto::{Handle, HandleHash, sha256};
 use crate::error::AuthError;
 use crate::phone::Phone;
-use crate::ports::{SessionRecord, TicketRecord};
+use crate::ports::{Identity, LimitKind, SessionRecord, TicketRecord};
 use crate::secret::PhoneCode;
 use crate::service::login::MAX_CODE_LEN;
 use crate::views::PhoneView;
@@ -46,6 +46,8 @@ impl AuthService {
         proof: PhoneProof,
     ) -> PhoneResult {
         let session = self.live_session(session, appid).await?;
+        self.limit(LimitKind::OpenId, &openid_bucket(&session.identity))
+            .await?;
         match proof {
             PhoneProof::Code(code) => {
                 let raw = code.expose_secret();
@@ -58,7 +60,7 @@ impl AuthService {
                 // handed this session's outcome.
                 let key = sha256(&[b"phone", &session.hash.0, raw.as_bytes()]);
                 self.phone_outcomes
-                    .once(key, self.phone_by_code(&session, code))
+                    .once(key, self.phone_by_code(&session, key, code))
                     .await
             }
             PhoneProof::Encrypted { encrypted_data, iv } => {
@@ -90,7 +92,31 @@ impl AuthService {
         }
     }
 
-    async fn phone_by_code(&self, session: &SessionRecord, code: PhoneCode) -> PhoneResult {
+    async fn phone_by_code(
+        &self,
+        session: &SessionRecord,
+        key: [u8; 32],
+        code: PhoneCode,
+    ) -> PhoneResult {
+        let phone = match self.exchanged.phones.remove(&key).await {
+            Some(phone) => phone,
+            None => self.exchange_phone_code(session, code).await?,
+        };
+        let outcome = self.phone_verified(session, phone.clone()).await;
+        if let Err(e) = &outcome
+            && !e.is_cacheable()
+        {
+            // As for login codes: WeChat used the code up; keep its answer for a retry.
+            self.exchanged.phones.insert(key, phone).await;
+        }
+        outcome
+    }
+
+    async fn exchange_phone_code(
+        &self,
+        session: &SessionRecord,
+        code: PhoneCode,
+    ) -> Result<Phone, AuthError> {
         let app = &session.identity.appid;
         let info = self
             .ports
@@ -104,8 +130,7 @@ impl AuthService {
         if !info.watermark_appid.is_empty() && info.watermark_appid != app.as_str() {
             return Err(AuthError::AppidMismatch);
         }
-        let phone = Phone::from_parts(&info.country_code, &info.pure_phone_number)?;
-        self.phone_verified(session, phone).await
+        Phone::from_parts(&info.country_code, &info.pure_phone_number)
     }
 
     async fn phone_by_legacy_data(
@@ -178,6 +203,8 @@ impl AuthService {
 
     /// The phone is proven for this session: sign in its owner, or issue a ticket.
     async fn phone_verified(&self, session: &SessionRecord, phone: Phone) -> PhoneResult {
+        self.limit(LimitKind::Phone, &self.phone_bucket(&phone))
+            .await?;
         let phone_hash = self.phone_index.hash(&phone.phone_number);
         if let Some(user) = self.ports.users.user_by_phone(&phone_hash).await? {
             // The contract: the openid is bound to the phone's owner from now on.
@@ -226,4 +253,9 @@ fn decrypt_failed(reason: &'static str, error: AuthError) -> AuthError {
 
 pub(super) fn ticket_context(hash: &HandleHash) -> String {
     format!("ticket-phone:{}", hex::encode(hash.0))
+}
+
+/// The per-openid bucket: openids are per app, so the appid is part of the key.
+pub(super) fn openid_bucket(identity: &Identity) -> String {
+    format!("{}:{}", identity.appid, identity.openid)
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::{IntoResponses, OpenApi, ToSchema};
 use wxlogin_core::AuthError;
 use wxlogin_core::secret::{LoginCode, PhoneCode};
 use wxlogin_core::service::{PhoneProof, Profile};
@@ -12,6 +13,53 @@ use wxlogin_core::service::{PhoneProof, Profile};
 use super::AppState;
 use crate::error::ApiError;
 use crate::extract::{Bearer, JsonBody, OptionalJsonBody};
+use crate::openapi::{self, Responses};
+
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(login, phone, register, refresh, logout, me),
+    modifiers(&PhoneProofForms)
+)]
+struct Operations;
+
+/// `PhoneRequest` needs `code`, or `encrypted_data` and `iv` (see [`phone`]): a rule serde's
+/// shape does not carry, so it is added to the schema as an `anyOf` of the two forms.
+struct PhoneProofForms;
+
+impl utoipa::Modify for PhoneProofForms {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+
+        let form = |fields: &[&str]| {
+            fields.iter().fold(ObjectBuilder::new(), |form, field| {
+                form.property(*field, ObjectBuilder::new().schema_type(Type::String))
+                    .required(*field)
+            })
+        };
+        let schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+        if let Some(RefOr::T(schema)) = schemas.and_then(|s| s.get_mut("PhoneRequest")) {
+            let fields = schema.clone();
+            *schema = Schema::AllOf(
+                AllOfBuilder::new()
+                    .item(fields)
+                    .item(
+                        AnyOfBuilder::new()
+                            .item(form(&["code"]))
+                            .item(form(&["encrypted_data", "iv"])),
+                    )
+                    .build(),
+            );
+        }
+    }
+}
+
+impl OpenApi for openapi::AuthApi {
+    fn openapi() -> utoipa::openapi::OpenApi {
+        Operations::openapi()
+    }
+}
 
 /// Runs a use case to completion even if the client goes away.
 ///
@@ -54,12 +102,48 @@ fn bounded_appid(appid: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct LoginRequest {
+/// `POST /v1/login`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct LoginRequest {
+    /// The code from `wx.login()`; empty or over 128 characters is `login_code_invalid`.
+    #[schema(example = "081xyz")]
     code: String,
+    /// May be left out when exactly one app is configured.
+    #[schema(max_length = 64, example = "wx0000000000000001")]
     appid: Option<String>,
 }
 
+/// The errors of `POST /v1/login`.
+struct LoginErrors;
+
+impl IntoResponses for LoginErrors {
+    fn responses() -> Responses {
+        openapi::error_responses(&[
+            "invalid_request",
+            "unknown_app",
+            "login_code_invalid",
+            "login_code_used",
+            "login_blocked",
+            "payload_too_large",
+            "rate_limited",
+            "wechat_error",
+            "wechat_unavailable",
+        ])
+    }
+}
+
+/// Exchanges a `wx.login()` code for a session; signs in silently when the openid (or its
+/// unionid) is bound to a user.
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = "login",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A session; `user` and `tokens` on silent login.", body = wxlogin_core::views::LoginView),
+        LoginErrors,
+    ),
+)]
 pub(super) async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginRequest>,
@@ -71,15 +155,56 @@ pub(super) async fn login(
     Ok(Json(view).into_response())
 }
 
-#[derive(Deserialize)]
-pub(super) struct PhoneRequest {
+/// `POST /v1/phone`: `session` and either `code`, or `encrypted_data` and `iv`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct PhoneRequest {
+    /// The session from `/v1/login`.
+    #[schema(max_length = 256)]
     session: String,
+    /// If given, must be the session's app.
+    #[schema(max_length = 64)]
     appid: Option<String>,
+    /// `e.detail.code` of the getPhoneNumber button (wins when both forms are sent).
     code: Option<String>,
+    /// Legacy `e.detail.encryptedData` (base64).
     encrypted_data: Option<String>,
+    /// Legacy `e.detail.iv` (base64 of 16 bytes), required with `encrypted_data`.
     iv: Option<String>,
 }
 
+/// The errors of `POST /v1/phone`.
+struct PhoneErrors;
+
+impl IntoResponses for PhoneErrors {
+    fn responses() -> Responses {
+        openapi::error_responses(&[
+            "invalid_request",
+            "session_invalid",
+            "phone_code_invalid",
+            "registration_closed",
+            "payload_too_large",
+            "session_key_stale",
+            "payload_malformed",
+            "appid_mismatch",
+            "watermark_expired",
+            "rate_limited",
+            "wechat_error",
+            "wechat_unavailable",
+        ])
+    }
+}
+
+/// Proves the user's phone number: signs in its owner, or issues a registration ticket.
+#[utoipa::path(
+    post,
+    path = "/v1/phone",
+    tag = "login",
+    request_body = PhoneRequest,
+    responses(
+        (status = 200, description = "Signed in (`registered: true`) or a registration ticket (`registered: false`).", body = wxlogin_core::views::PhoneView),
+        PhoneErrors,
+    ),
+)]
 pub(super) async fn phone(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<PhoneRequest>,
@@ -106,13 +231,45 @@ pub(super) async fn phone(
     Ok(Json(view).into_response())
 }
 
-#[derive(Deserialize)]
-pub(super) struct RegisterRequest {
+/// `POST /v1/register`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RegisterRequest {
+    /// The ticket from `/v1/phone`.
+    #[schema(max_length = 256)]
     registration_ticket: String,
+    /// 1-64 Unicode characters, not blank, no control characters.
     nickname: Option<String>,
+    /// An `https://` URL of at most 1024 bytes.
     avatar_url: Option<String>,
 }
 
+/// The errors of `POST /v1/register`.
+struct RegisterErrors;
+
+impl IntoResponses for RegisterErrors {
+    fn responses() -> Responses {
+        openapi::error_responses(&[
+            "invalid_request",
+            "ticket_invalid",
+            "registration_closed",
+            "already_registered",
+            "payload_too_large",
+            "rate_limited",
+        ])
+    }
+}
+
+/// Creates the user of a registration ticket and signs them in.
+#[utoipa::path(
+    post,
+    path = "/v1/register",
+    tag = "login",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new user, signed in.", body = wxlogin_core::views::SignedInView),
+        RegisterErrors,
+    ),
+)]
 pub(super) async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RegisterRequest>,
@@ -128,11 +285,41 @@ pub(super) async fn register(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[derive(Deserialize)]
-pub(super) struct RefreshRequest {
+/// `POST /v1/token/refresh`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RefreshRequest {
+    /// The current refresh token.
+    #[schema(max_length = 256)]
     refresh_token: String,
 }
 
+/// The errors of `POST /v1/token/refresh`.
+struct RefreshErrors;
+
+impl IntoResponses for RefreshErrors {
+    fn responses() -> Responses {
+        openapi::error_responses(&[
+            "invalid_request",
+            "refresh_token_invalid",
+            "refresh_token_reused",
+            "payload_too_large",
+            "rate_limited",
+        ])
+    }
+}
+
+/// Rotates a refresh token: a new pair; a second presentation of a rotated token revokes
+/// its family.
+#[utoipa::path(
+    post,
+    path = "/v1/token/refresh",
+    tag = "tokens",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair.", body = wxlogin_core::views::RefreshView),
+        RefreshErrors,
+    ),
+)]
 pub(super) async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshRequest>,
@@ -143,12 +330,41 @@ pub(super) async fn refresh(
     Ok(Json(view).into_response())
 }
 
-#[derive(Deserialize, Default)]
-pub(super) struct LogoutRequest {
+/// `POST /v1/logout`; the body may be left out.
+#[derive(Deserialize, Default, ToSchema)]
+pub(crate) struct LogoutRequest {
+    /// Revoke every sign-in of the user, not only this token's family.
     #[serde(default)]
     all_devices: bool,
 }
 
+/// The errors of `POST /v1/logout`.
+struct LogoutErrors;
+
+impl IntoResponses for LogoutErrors {
+    fn responses() -> Responses {
+        openapi::error_responses(&[
+            "invalid_request",
+            "unauthenticated",
+            "payload_too_large",
+            "rate_limited",
+        ])
+    }
+}
+
+/// Revokes this token's refresh family (or all of the user's); its access tokens are refused
+/// from then on.
+#[utoipa::path(
+    post,
+    path = "/v1/logout",
+    tag = "tokens",
+    request_body(content = LogoutRequest, description = "Optional: an empty body is `{}`."),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out."),
+        LogoutErrors,
+    ),
+)]
 pub(super) async fn logout(
     State(state): State<AppState>,
     Bearer(token): Bearer,
@@ -159,6 +375,26 @@ pub(super) async fn logout(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The errors of `GET /v1/me`.
+struct MeErrors;
+
+impl IntoResponses for MeErrors {
+    fn responses() -> Responses {
+        openapi::error_responses(&["unauthenticated", "rate_limited"])
+    }
+}
+
+/// The signed-in user and their WeChat identities.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user.", body = wxlogin_core::views::MeView),
+        MeErrors,
+    ),
+)]
 pub(super) async fn me(
     State(state): State<AppState>,
     Bearer(token): Bearer,

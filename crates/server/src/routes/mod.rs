@@ -1,6 +1,7 @@
 //! The HTTP routes and the middleware around them.
 
-mod auth;
+pub(crate) mod auth;
+pub mod limits;
 mod ops;
 mod wellknown;
 
@@ -16,7 +17,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use wxlogin_core::AuthService;
-use wxlogin_core::ports::Health;
+use wxlogin_core::ports::{Health, Rate, RateLimiter};
 
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
@@ -33,14 +34,46 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The backstop for a whole request (`http.request_timeout_secs`).
     pub request_timeout: std::time::Duration,
+    /// The per-address limit.
+    pub limits: AddressLimit,
+    /// Redis and the access-token lease, when configured, for `/readyz`.
+    pub shared: Option<SharedHealth>,
+}
+
+/// The per-address rate limit and whom to believe about addresses.
+#[derive(Clone)]
+pub struct AddressLimit {
+    /// In memory, or Redis.
+    pub limiter: Arc<dyn RateLimiter>,
+    /// `None`: off.
+    pub per_address: Option<Rate>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+}
+
+/// What `/readyz` asks besides the store when Redis is configured.
+#[derive(Clone)]
+pub struct SharedHealth {
+    /// Redis answers.
+    pub redis: Arc<dyn Health>,
+    /// Whether the WeChat access tokens are shared through Redis (`true`) or each instance
+    /// fetches its own because Redis failed (`false`).
+    pub lease_shared: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The routes that reach WeChat or create users carry the per-address limit.
+    let limited = Router::new()
         .route("/v1/login", post(auth::login))
         .route("/v1/phone", post(auth::phone))
         .route("/v1/register", post(auth::register))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::per_address,
+        ));
+    Router::new()
+        .merge(limited)
         .route("/v1/token/refresh", post(auth::refresh))
         .route("/v1/logout", post(auth::logout))
         .route("/v1/me", get(auth::me))
@@ -52,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(crate::openapi::serve))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

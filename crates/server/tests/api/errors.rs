@@ -238,7 +238,8 @@ async fn broken_legacy_payloads_are_malformed() {
     let (data, iv) = app.encrypted_phone("alice", PHONE);
     let cases = [
         (data.clone(), "not base64!".to_owned()),
-        (data.replace('+', " "), iv.clone()),
+        // A '+' turned into a space by a careless URL decoder (always one: one is inserted).
+        (format!("{} {}", &data[..4], &data[4..]), iv.clone()),
         (data.clone(), b64(0)),
         (data.clone(), b64(15)),
         (data.clone(), b64(17)),

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use wxlogin_core::RegistrationPolicy;
 use wxlogin_core::crypto::MasterKey;
 use wxlogin_core::ports::Clock;
-use wxlogin_server::config::{AppSection, RawConfig, SecretsSection, Settings};
+use wxlogin_server::config::{AppSection, RateLimitsSection, RawConfig, SecretsSection, Settings};
 use wxlogin_server::startup::{Application, Overrides};
 use wxlogin_wechat_sim::{Fault, Sim, SimApp, SimConfig, SimHandle};
 
@@ -33,6 +33,9 @@ impl Clock for TestClock {
 }
 
 /// How to build the app.
+/// A change to the raw configuration before the server starts.
+pub type Tweak = Arc<dyn Fn(&mut RawConfig) + Send + Sync>;
+
 pub struct Options {
     pub registration: RegistrationPolicy,
     pub data_dir: Option<Arc<tempfile::TempDir>>,
@@ -42,6 +45,14 @@ pub struct Options {
     pub single_app: bool,
     /// `http.request_timeout_secs`.
     pub request_timeout_secs: Option<u64>,
+    /// Another database than the temp dir's SQLite file (PostgreSQL/MySQL).
+    pub database_url: Option<String>,
+    /// `redis.url` (and a prefix of its own, `redis_prefix`).
+    pub redis_url: Option<String>,
+    /// Key prefix in Redis: instances of one "deployment" share it.
+    pub redis_prefix: Option<String>,
+    /// Anything else, on the raw configuration. Rate limits are off unless set here.
+    pub tweak: Option<Tweak>,
 }
 
 impl Default for Options {
@@ -53,6 +64,10 @@ impl Default for Options {
             sim: None,
             single_app: false,
             request_timeout_secs: None,
+            database_url: None,
+            redis_url: None,
+            redis_prefix: None,
+            tweak: None,
         }
     }
 }
@@ -195,8 +210,17 @@ impl TestApp {
             "sqlite://{}",
             data_dir.path().join("wxlogin.db").display()
         ));
+        if let Some(url) = &opts.database_url {
+            raw.database.url = Some(url.clone());
+        }
+        raw.redis.url = opts.redis_url.clone();
+        raw.redis.prefix = opts.redis_prefix.clone();
         raw.wechat.base_url = sim_url.clone();
         raw.registration.policy = opts.registration;
+        raw.rate_limits = RateLimitsSection::off();
+        if let Some(tweak) = &opts.tweak {
+            tweak(&mut raw);
+        }
         let settings = Settings::from_raw(raw, None).unwrap();
 
         // The server's clock starts where the simulator's stands; `advance` moves both.

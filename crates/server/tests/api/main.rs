@@ -7,10 +7,15 @@
 
 mod helpers;
 
+mod cluster;
 mod errors;
 mod flow;
+mod hostile;
 mod idempotency;
+mod limits;
+mod openapi;
 mod ops;
+mod outage;
 mod restart;
 mod secrets;
 mod session_keys;

@@ -130,7 +130,7 @@ impl TokenStore for MySqlStore {
                 .rows_affected();
                 tx.commit().await.map_err(db_err(OP))?;
                 Ok(if revoked == 1 {
-                    RotateOutcome::Reused
+                    RotateOutcome::Reused { family_id }
                 } else {
                     RotateOutcome::Invalid
                 })
@@ -155,7 +155,7 @@ impl TokenStore for MySqlStore {
         Ok(())
     }
 
-    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<()> {
+    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<String>> {
         sqlx::query(
             "UPDATE refresh_families SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
         )
@@ -164,7 +164,14 @@ impl TokenStore for MySqlStore {
         .execute(&self.pool)
         .await
         .map_err(db_err("revoke_user"))?;
-        Ok(())
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT CONVERT(id USING utf8mb4) AS id FROM refresh_families WHERE user_id = ?",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("revoke_user"))?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
     async fn family_active(&self, family_id: &str) -> StoreResult<bool> {

@@ -120,7 +120,7 @@ impl TokenStore for PgStore {
                 .rows_affected();
                 tx.commit().await.map_err(db_err(OP))?;
                 Ok(if revoked == 1 {
-                    RotateOutcome::Reused
+                    RotateOutcome::Reused { family_id }
                 } else {
                     RotateOutcome::Invalid
                 })
@@ -145,7 +145,7 @@ impl TokenStore for PgStore {
         Ok(())
     }
 
-    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<()> {
+    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<String>> {
         sqlx::query(
             "UPDATE refresh_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
         )
@@ -154,7 +154,13 @@ impl TokenStore for PgStore {
         .execute(&self.pool)
         .await
         .map_err(db_err("revoke_user"))?;
-        Ok(())
+        let ids: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM refresh_families WHERE user_id = $1")
+                .bind(user.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err("revoke_user"))?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
     async fn family_active(&self, family_id: &str) -> StoreResult<bool> {

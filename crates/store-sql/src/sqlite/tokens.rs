@@ -112,7 +112,7 @@ impl TokenStore for SqliteStore {
                     .await
                     .map_err(db_err(OP))?;
                 tx.commit().await.map_err(db_err(OP))?;
-                Ok(RotateOutcome::Reused)
+                Ok(RotateOutcome::Reused { family_id })
             }
             // Unknown, expired and unused, or its family is already revoked.
             _ => {
@@ -134,7 +134,7 @@ impl TokenStore for SqliteStore {
         Ok(())
     }
 
-    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<()> {
+    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<String>> {
         sqlx::query(
             "UPDATE refresh_families SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
         )
@@ -143,7 +143,13 @@ impl TokenStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(db_err("revoke_user"))?;
-        Ok(())
+        let ids: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM refresh_families WHERE user_id = ?1")
+                .bind(user.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err("revoke_user"))?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
     async fn family_active(&self, family_id: &str) -> StoreResult<bool> {

@@ -80,7 +80,7 @@ pub async fn presenting_a_used_token_revokes_its_family_and_the_newest_token_die
         .await
         .unwrap();
 
-    assert!(matches!(replay, RotateOutcome::Reused), "{replay:?}");
+    assert!(matches!(replay, RotateOutcome::Reused { .. }), "{replay:?}");
     assert!(!store.family_active("fam-1").await.unwrap());
     let newest = store
         .rotate_refresh(&h("r2"), &refresh("r3", "", 3000), at(30))
@@ -145,7 +145,7 @@ pub async fn a_used_token_presented_after_its_expiry_still_counts_as_reuse(db: &
         .await
         .unwrap();
 
-    assert!(matches!(replay, RotateOutcome::Reused), "{replay:?}");
+    assert!(matches!(replay, RotateOutcome::Reused { .. }), "{replay:?}");
     assert!(!store.family_active("fam-1").await.unwrap());
 }
 
@@ -227,7 +227,7 @@ pub async fn of_fifty_concurrent_rotations_of_one_token_exactly_one_succeeds(db:
         .collect();
     let reused = outcomes
         .iter()
-        .filter(|(_, o)| matches!(o, RotateOutcome::Reused))
+        .filter(|(_, o)| matches!(o, RotateOutcome::Reused { .. }))
         .count();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
     // The first loser sees a used token in an active family; the rest, a revoked family.
