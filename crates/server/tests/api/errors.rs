@@ -388,3 +388,17 @@ async fn a_request_that_hangs_past_the_backstop_gets_503_unavailable_in_time() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_json_array_is_not_a_request_body() {
+    let app = TestApp::spawn().await;
+    let code = app.login_code("alice");
+    app.post("/v1/login", serde_json::json!([code, crate::helpers::APP]))
+        .await
+        .assert_error(400, "invalid_request");
+    app.post("/v1/token/refresh", serde_json::json!(["wxr_x"]))
+        .await
+        .assert_error(400, "invalid_request");
+    // The code was never sent to WeChat: it still works.
+    app.login(&code).await.ok();
+}
