@@ -1,10 +1,12 @@
-//! The `wxlogin` command line: `serve`, `sim`, `migrate`, `keys rotate`, `gen-master-key`.
+//! The `wxlogin` command line: `serve`, `sim`, `migrate`, `copy-data`, `keys rotate`,
+//! `gen-master-key`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use wxlogin_core::tokens::KeyRing;
+use wxlogin_store_sql::{copy, redact_url};
 use wxlogin_wechat_sim::{Sim, SimApp, SimConfig};
 
 use crate::config::{self, RawConfig, Settings};
@@ -46,6 +48,8 @@ pub enum Command {
     Sim(SimArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(TargetArgs),
+    /// Copy a deployment's database into a new, empty one (SQLite to PostgreSQL or MySQL).
+    CopyData(CopyDataArgs),
     /// Manage token-signing keys.
     Keys {
         /// What to do.
@@ -75,6 +79,20 @@ pub struct TargetArgs {
     /// Dev mode's data directory.
     #[arg(long, default_value = "./wxlogin-data")]
     pub data_dir: PathBuf,
+}
+
+/// `copy-data` options. The URLs may carry passwords: they are read from the environment as
+/// well (out of `ps`), and never printed with them.
+#[derive(Debug, Args)]
+pub struct CopyDataArgs {
+    /// The database to copy from, e.g. `sqlite://./wxlogin-data/wxlogin.db`. Opened read-only
+    /// (SQLite), never changed.
+    #[arg(long, env = "WXLOGIN_COPY_FROM", hide_env_values = true)]
+    pub from: String,
+    /// The database to copy into, e.g. `postgres://wx:…@db:5432/wx`: migrated, then filled.
+    /// Must hold no data; nothing is written if it does.
+    #[arg(long, env = "WXLOGIN_COPY_TO", hide_env_values = true)]
+    pub to: String,
 }
 
 /// `serve` options.
@@ -126,6 +144,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::CopyData(args) => copy_data(&args).await,
         Command::Keys {
             action: KeysAction::Rotate(target),
         } => {
@@ -148,6 +167,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// Copies every durable table from `--from` into `--to` and prints the rows copied per table.
+async fn copy_data(args: &CopyDataArgs) -> Result<(), CliError> {
+    let (from, to) = (redact_url(&args.from), redact_url(&args.to));
+    if args.from == args.to {
+        return Err(format!("--from and --to are the same database ({from})").into());
+    }
+    let report = copy::copy_data(&args.from, &args.to, time::OffsetDateTime::now_utc()).await?;
+    println!("copied {from} into {to}:");
+    for (table, rows) in &report.tables {
+        println!("  {table:<22} {rows:>10}");
+    }
+    println!(
+        "expired sessions and registration tickets were left out. Start the new instances \
+         with the same master key and public_url."
+    );
+    Ok(())
 }
 
 fn target_settings(target: &TargetArgs) -> Result<Settings, CliError> {

@@ -27,6 +27,7 @@
 //! * `rows`: rows as read from any backend, and their conversion to the ports' records.
 //! * `errors`: sqlx errors to [`StoreError`] (`Unavailable` or `Other`).
 //! * `redact`: [`redact_url`], database URLs with their password masked, for `Debug` and logs.
+//! * `copy`: [`copy::copy_data`], every durable row from one database to another (`wxlogin copy-data`).
 //! * `sqlite`, `postgres`, `mysql`: one backend each (features of the same names, all on by
 //!   default); its SQL, its locking notes, and its `migrations/<backend>/`.
 //!
@@ -44,6 +45,7 @@ compile_error!(
 );
 
 mod backend;
+pub mod copy;
 mod errors;
 #[cfg(feature = "mysql")]
 mod mysql;

@@ -1,0 +1,484 @@
+//! `wxlogin copy-data` ([`wxlogin_store_sql::copy::copy_data`]): a SQLite deployment filled
+//! through the ports, copied to another database, reads back the same through the ports there.
+//!
+//! The target is SQLite always, and PostgreSQL and MySQL (or MariaDB) when
+//! `WXLOGIN_TEST_POSTGRES_URL` / `WXLOGIN_TEST_MYSQL_URL` name a server; otherwise a visible
+//! NOTICE says they were not tested.
+
+// Test code: a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+use time::OffsetDateTime;
+use wxlogin_core::ports::{
+    KeyStore, RotateOutcome, SessionRecord, SessionStore, SigningKeyRecord, TicketRecord,
+    TokenStore, UserRecord, UserStore,
+};
+use wxlogin_store_sql::SqlStore;
+use wxlogin_store_sql::copy::{CopyError, copy_data, tables};
+use wxlogin_testkit::TestDb;
+use wxlogin_testkit::fixtures::{
+    appid, at, family, h, identity, openid, phone_hash, refresh, registered, ticket, unionid,
+};
+
+/// When the copy runs: after everything [`fill`] wrote, before the live ticket and session
+/// expire, after the expired ones did.
+fn copy_time() -> OffsetDateTime {
+    at(100)
+}
+
+/// What [`fill`] made that has a generated id.
+struct Filled {
+    alice: UserRecord,
+    bob: UserRecord,
+}
+
+/// A small deployment, written through the ports: two users (one with an identity in a second
+/// app and a unionid, one without), session keys (one with a previous key), a family with a
+/// used and a live token, a revoked family, two signing keys, a live and an expired ticket, a
+/// live and an expired session.
+async fn fill(store: &SqlStore) -> Filled {
+    let alice = registered(store, 1, &identity("wx1", "o-alice", Some("u-alice"))).await;
+    let bob = registered(store, 2, &identity("wx1", "o-bob", None)).await;
+    store
+        .bind_identity(
+            &alice.id,
+            &identity("wx2", "o-alice-2", Some("u-alice")),
+            at(5),
+        )
+        .await
+        .unwrap();
+
+    let (wx1, o_alice, o_bob) = (appid("wx1"), openid("o-alice"), openid("o-bob"));
+    store
+        .rotate_session_key(&wx1, &o_alice, b"sealed key 1", at(0))
+        .await
+        .unwrap();
+    store
+        .rotate_session_key(&wx1, &o_alice, b"sealed key 2", at(10))
+        .await
+        .unwrap();
+    store
+        .rotate_session_key(&wx1, &o_bob, b"sealed bob key", at(3))
+        .await
+        .unwrap();
+
+    family(store, &alice.id, "fam-alice", "r1").await;
+    let rotated = store
+        .rotate_refresh(&h("r1"), &refresh("r2", "", 2000), at(20))
+        .await
+        .unwrap();
+    assert!(matches!(rotated, RotateOutcome::Rotated(_)), "{rotated:?}");
+    family(store, &bob.id, "fam-bob", "rb1").await;
+    store.revoke_family("fam-bob", at(30)).await.unwrap();
+
+    for generation in [1, 2] {
+        assert!(
+            store
+                .insert_signing_key(&signing_key(generation))
+                .await
+                .unwrap()
+        );
+    }
+
+    store
+        .put_ticket(&ticket(
+            "pending",
+            &identity("wx1", "o-carol", Some("u-carol")),
+        ))
+        .await
+        .unwrap();
+    store
+        .put_ticket(&TicketRecord {
+            expires_at: at(50),
+            ..ticket("stale", &identity("wx1", "o-dave", None))
+        })
+        .await
+        .unwrap();
+    store
+        .create_session(&session("s-alice", at(0), at(3600)))
+        .await
+        .unwrap();
+    store
+        .create_session(&session("s-old", at(-7200), at(-3600)))
+        .await
+        .unwrap();
+
+    Filled { alice, bob }
+}
+
+fn signing_key(generation: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: format!("kid-{generation}"),
+        generation,
+        public_key: vec![u8::try_from(generation).unwrap(); 32],
+        private_sealed: format!("sealed private key {generation}").into_bytes(),
+        created_at: at(generation),
+    }
+}
+
+fn session(name: &str, created_at: OffsetDateTime, expires_at: OffsetDateTime) -> SessionRecord {
+    SessionRecord {
+        hash: h(name),
+        identity: identity("wx1", "o-alice", Some("u-alice")),
+        created_at,
+        expires_at,
+    }
+}
+
+/// A user as the ports return it, comparable.
+type User = (
+    String,
+    Vec<u8>,
+    Option<String>,
+    Option<String>,
+    OffsetDateTime,
+);
+
+fn user(record: Option<UserRecord>) -> Option<User> {
+    record.map(|u| {
+        (
+            u.id.as_str().to_owned(),
+            u.phone_sealed,
+            u.nickname,
+            u.avatar_url,
+            u.created_at,
+        )
+    })
+}
+
+/// A session_key history as the ports return it: current, previous, rotated at.
+type Keys = (Vec<u8>, Option<Vec<u8>>, OffsetDateTime);
+/// A signing key as the ports return it: kid, generation, public, private sealed, created at.
+type SigningKey = (String, i64, Vec<u8>, Vec<u8>, OffsetDateTime);
+
+/// Everything the ports show of a [`fill`]ed deployment at [`copy_time`], in comparable form.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    users_by_identity: Vec<Option<User>>,
+    users_by_phone: Vec<Option<User>>,
+    users_by_unionid: Vec<Option<User>>,
+    identities: Vec<Vec<(String, bool)>>,
+    session_keys: Vec<Option<Keys>>,
+    families_active: Vec<bool>,
+    signing_keys: Vec<SigningKey>,
+    live_ticket: Option<(String, Vec<u8>, OffsetDateTime, OffsetDateTime)>,
+    live_session: Option<(String, OffsetDateTime, OffsetDateTime)>,
+}
+
+async fn seen(store: &SqlStore, filled: &Filled) -> Seen {
+    let mut users_by_identity = Vec::new();
+    for (app, open) in [("wx1", "o-alice"), ("wx2", "o-alice-2"), ("wx1", "o-bob")] {
+        let found = store
+            .user_by_identity(&appid(app), &openid(open))
+            .await
+            .unwrap();
+        users_by_identity.push(user(found));
+    }
+    let mut users_by_phone = Vec::new();
+    for n in [1, 2, 3] {
+        users_by_phone.push(user(store.user_by_phone(&phone_hash(n)).await.unwrap()));
+    }
+    let mut users_by_unionid = Vec::new();
+    for union in ["u-alice", "u-carol"] {
+        users_by_unionid.push(user(store.user_by_unionid(&unionid(union)).await.unwrap()));
+    }
+    let mut identities = Vec::new();
+    for id in [&filled.alice.id, &filled.bob.id] {
+        let mut summaries: Vec<_> = store
+            .identities(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.appid.as_str().to_owned(), s.has_unionid))
+            .collect();
+        summaries.sort();
+        identities.push(summaries);
+    }
+    let mut session_keys = Vec::new();
+    for open in ["o-alice", "o-bob", "o-carol"] {
+        let keys = store
+            .session_keys(&appid("wx1"), &openid(open))
+            .await
+            .unwrap();
+        session_keys.push(keys.map(|k| (k.current, k.previous, k.rotated_at)));
+    }
+    let mut families_active = Vec::new();
+    for id in ["fam-alice", "fam-bob", "fam-none"] {
+        families_active.push(store.family_active(id).await.unwrap());
+    }
+    let signing_keys = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| {
+            (
+                k.kid,
+                k.generation,
+                k.public_key,
+                k.private_sealed,
+                k.created_at,
+            )
+        })
+        .collect();
+    let live_ticket = store
+        .live_ticket(&h("pending"), copy_time())
+        .await
+        .unwrap()
+        .map(|t| {
+            (
+                format!("{:?}", t.identity),
+                t.phone_sealed,
+                t.created_at,
+                t.expires_at,
+            )
+        });
+    let live_session = store
+        .live_session(&h("s-alice"), copy_time())
+        .await
+        .unwrap()
+        .map(|s| (format!("{:?}", s.identity), s.created_at, s.expires_at));
+    Seen {
+        users_by_identity,
+        users_by_phone,
+        users_by_unionid,
+        identities,
+        session_keys,
+        families_active,
+        signing_keys,
+        live_ticket,
+        live_session,
+    }
+}
+
+/// Fills a SQLite deployment, copies it into `target`, and checks the target through the
+/// ports: the same users, identities, keys, tokens, ticket and session, and a used refresh
+/// token is still detected as reused (which revokes its family, so the live token's rotation
+/// is [`a_copied_live_refresh_token_rotates_on_the_target`]).
+async fn copy_from_sqlite_reads_back_the_same(target: &TestDb) {
+    let source_db = TestDb::sqlite();
+    let source = source_db.open(1).await;
+    let filled = fill(&source).await;
+    let expected = seen(&source, &filled).await;
+    source.close().await;
+
+    let report = copy_data(source_db.url(), target.url(), copy_time())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        report.tables,
+        [
+            ("users", 2),
+            ("identities", 3),
+            ("session_keys", 2),
+            ("refresh_families", 2),
+            ("refresh_tokens", 3),
+            ("signing_keys", 2),
+            // Both registration tickets (used, not yet expired) and "pending"; not "stale".
+            ("registration_tickets", 3),
+            // "s-alice"; not "s-old".
+            ("sessions", 1),
+        ]
+    );
+    assert!(report.tables.iter().map(|(t, _)| *t).eq(tables()));
+    let store = target.connect(2).await;
+    let found = seen(&store, &filled).await;
+    assert_eq!(found, expected);
+    assert!(found.users_by_identity[0].is_some() && found.live_session.is_some());
+    let stale = store.live_ticket(&h("stale"), at(0)).await.unwrap();
+    let old = store.live_session(&h("s-old"), at(-5000)).await.unwrap();
+    assert!(
+        stale.is_none() && old.is_none(),
+        "expired rows are not copied"
+    );
+
+    let replayed = store
+        .rotate_refresh(&h("r1"), &refresh("r-thief", "", 3000), at(200))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&replayed, RotateOutcome::Reused { family_id } if family_id == "fam-alice"),
+        "{replayed:?}"
+    );
+    assert!(!store.family_active("fam-alice").await.unwrap());
+}
+
+/// The live refresh token copied from SQLite rotates on `target`, into its copied family.
+async fn a_copied_live_refresh_token_rotates_on_the_target(target: &TestDb) {
+    let source_db = TestDb::sqlite();
+    let source = source_db.open(1).await;
+    let filled = fill(&source).await;
+    source.close().await;
+
+    copy_data(source_db.url(), target.url(), copy_time())
+        .await
+        .unwrap();
+
+    let store = target.connect(2).await;
+    let rotated = store
+        .rotate_refresh(&h("r2"), &refresh("r3", "", 3000), at(200))
+        .await
+        .unwrap();
+    match rotated {
+        RotateOutcome::Rotated(family) => {
+            assert_eq!(family.id, "fam-alice");
+            assert_eq!(family.user_id, filled.alice.id);
+            assert_eq!(family.created_at, at(0));
+        }
+        other => panic!("the copied live token rotates: {other:?}"),
+    }
+    let again = store
+        .rotate_refresh(&h("r3"), &refresh("r4", "", 3000), at(300))
+        .await
+        .unwrap();
+    assert!(matches!(again, RotateOutcome::Rotated(_)), "{again:?}");
+}
+
+/// Copying into a target that already has a user is refused, and the target keeps exactly
+/// what it had.
+async fn a_target_with_users_is_refused_and_left_unchanged(target: &TestDb) {
+    let source_db = TestDb::sqlite();
+    let source = source_db.open(1).await;
+    fill(&source).await;
+    source.close().await;
+    let existing = target.open(1).await;
+    let resident = registered(&existing, 9, &identity("wx9", "o-resident", None)).await;
+
+    let refused = copy_data(source_db.url(), target.url(), copy_time()).await;
+
+    match refused {
+        Err(CopyError::TargetNotEmpty(tables)) => {
+            assert!(tables.contains(&("users", 1)), "{tables:?}");
+        }
+        other => panic!("copying into a target with users is refused: {other:?}"),
+    }
+    let still = existing
+        .user_by_phone(&phone_hash(9))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.id, resident.id);
+    let copied = existing.user_by_phone(&phone_hash(1)).await.unwrap();
+    assert!(copied.is_none(), "nothing of the source was written");
+    assert!(existing.signing_keys().await.unwrap().is_empty());
+}
+
+/// Enough rows for several pages (of 500), with keys that sort differently case-sensitively
+/// and not (`O-…` before `o-…` in binary order, interleaved otherwise): copied from SQLite to
+/// `target` and from `target` to SQLite again, every row arrives once.
+async fn tables_larger_than_a_page_are_copied_whole_both_ways(target: &TestDb) {
+    const PER_CASE: usize = 550;
+    let (first, last) = (TestDb::sqlite(), TestDb::sqlite());
+    let source = first.open(1).await;
+    let wx1 = appid("wx1");
+    let openids: Vec<String> = (0..PER_CASE)
+        .flat_map(|i| [format!("o-{i:04}"), format!("O-{i:04}")])
+        .collect();
+    for (i, open) in openids.iter().enumerate() {
+        source
+            .rotate_session_key(&wx1, &openid(open), format!("key {i}").as_bytes(), at(0))
+            .await
+            .unwrap();
+    }
+    source.close().await;
+
+    let there = copy_data(first.url(), target.url(), copy_time())
+        .await
+        .unwrap();
+    let back = copy_data(target.url(), last.url(), copy_time())
+        .await
+        .unwrap();
+
+    assert_eq!(there.rows("session_keys"), 2 * PER_CASE as u64);
+    assert_eq!(back, there);
+    let store = last.connect(1).await;
+    for (i, open) in openids.iter().enumerate() {
+        let keys = store.session_keys(&wx1, &openid(open)).await.unwrap();
+        assert_eq!(
+            keys.map(|k| k.current),
+            Some(format!("key {i}").into_bytes()),
+            "{open}"
+        );
+    }
+}
+
+/// Runs each scenario on one backend as target (`None` after a NOTICE when not configured).
+macro_rules! on_targets {
+    ($($scenario:ident),* $(,)?) => {
+        on_targets!(@backend sqlite, Sqlite; $($scenario),*);
+        on_targets!(@backend postgres, Postgres; $($scenario),*);
+        on_targets!(@backend mysql, Mysql; $($scenario),*);
+    };
+    (@backend $backend:ident, $kind:ident; $($scenario:ident),*) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let backend = wxlogin_testkit::Backend::$kind;
+                    if let Some(target) = wxlogin_testkit::TestDb::new(backend).await {
+                        super::$scenario(&target).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_targets! {
+    copy_from_sqlite_reads_back_the_same,
+    a_copied_live_refresh_token_rotates_on_the_target,
+    a_target_with_users_is_refused_and_left_unchanged,
+    tables_larger_than_a_page_are_copied_whole_both_ways,
+}
+
+#[tokio::test]
+async fn a_missing_sqlite_source_is_an_error_and_is_not_created() {
+    let source = TestDb::sqlite();
+    let target = TestDb::sqlite();
+
+    let result = copy_data(source.url(), target.url(), copy_time()).await;
+
+    assert!(
+        matches!(result, Err(CopyError::Store(_))),
+        "{:?}",
+        result.map(|r| r.tables)
+    );
+    let path = source.url().trim_start_matches("sqlite://");
+    assert!(!std::path::Path::new(path).exists());
+}
+
+#[tokio::test]
+async fn an_in_memory_database_is_refused_on_either_side() {
+    let file = TestDb::sqlite();
+    file.open(1).await;
+
+    let from_memory = copy_data("sqlite::memory:", file.url(), copy_time()).await;
+    let to_memory = copy_data(file.url(), "sqlite::memory:", copy_time()).await;
+
+    assert!(matches!(from_memory, Err(CopyError::Store(_))));
+    assert!(matches!(to_memory, Err(CopyError::Store(_))));
+}
+
+/// SQLite → PostgreSQL → MySQL → SQLite: each backend as a source too, and nothing lost on the
+/// way. Needs both servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_survives_a_round_trip_through_every_backend() {
+    let (Some(pg), Some(my)) = (TestDb::postgres().await, TestDb::mysql().await) else {
+        return;
+    };
+    let (first, last) = (TestDb::sqlite(), TestDb::sqlite());
+    let source = first.open(1).await;
+    let filled = fill(&source).await;
+    let expected = seen(&source, &filled).await;
+    source.close().await;
+
+    let mut reports = Vec::new();
+    for (from, to) in [(&first, &pg), (&pg, &my), (&my, &last)] {
+        reports.push(copy_data(from.url(), to.url(), copy_time()).await.unwrap());
+    }
+
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "{reports:?}");
+    let store = last.connect(1).await;
+    assert_eq!(seen(&store, &filled).await, expected);
+}
