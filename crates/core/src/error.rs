@@ -155,10 +155,7 @@ impl AuthError {
             WeChatFailure::CodeInvalid { .. } => Self::LoginCodeInvalid { wechat_errcode },
             WeChatFailure::CodeUsed { .. } => Self::LoginCodeUsed { wechat_errcode },
             WeChatFailure::Blocked { .. } => Self::LoginBlocked { wechat_errcode },
-            WeChatFailure::RateLimited { .. } => Self::RateLimited {
-                wechat_errcode,
-                retry_after: WECHAT_RETRY_AFTER,
-            },
+            WeChatFailure::RateLimited { .. } => Self::wechat_rate_limited(wechat_errcode),
             WeChatFailure::Unavailable { .. } => Self::WeChatUnavailable { wechat_errcode },
             WeChatFailure::Other { .. } => Self::WeChatError { wechat_errcode },
         }
@@ -171,10 +168,7 @@ impl AuthError {
             WeChatFailure::CodeInvalid { .. } | WeChatFailure::CodeUsed { .. } => {
                 Self::PhoneCodeInvalid { wechat_errcode }
             }
-            WeChatFailure::RateLimited { .. } => Self::RateLimited {
-                wechat_errcode,
-                retry_after: WECHAT_RETRY_AFTER,
-            },
+            WeChatFailure::RateLimited { .. } => Self::wechat_rate_limited(wechat_errcode),
             WeChatFailure::Unavailable { .. } => Self::WeChatUnavailable { wechat_errcode },
             WeChatFailure::Blocked { .. } | WeChatFailure::Other { .. } => {
                 Self::WeChatError { wechat_errcode }
@@ -185,6 +179,61 @@ impl AuthError {
 
 /// WeChat's minute quota resets "next minute".
 pub const WECHAT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// WeChat's daily quota errcode.
+pub const DAILY_QUOTA_ERRCODE: i64 = 45009;
+
+impl AuthError {
+    /// WeChat's quota: a minute for 45011; for the daily quota (45009), until midnight in
+    /// Beijing (UTC+8), when WeChat's day turns (by the wall clock: it only sets a header).
+    fn wechat_rate_limited(wechat_errcode: Option<i64>) -> Self {
+        let retry_after = if wechat_errcode == Some(DAILY_QUOTA_ERRCODE) {
+            until_beijing_midnight(time::OffsetDateTime::now_utc())
+        } else {
+            WECHAT_RETRY_AFTER
+        };
+        Self::RateLimited {
+            wechat_errcode,
+            retry_after,
+        }
+    }
+}
+
+/// Whole seconds from `now` to the next 00:00 at UTC+8 (1 to 86,400).
+pub fn until_beijing_midnight(now: time::OffsetDateTime) -> Duration {
+    let seconds_into_day = (now.unix_timestamp() + 8 * 3600).rem_euclid(86_400);
+    Duration::from_secs(u64::try_from(86_400 - seconds_into_day).unwrap_or(86_400))
+}
+
+#[cfg(test)]
+mod quota_tests {
+    use super::*;
+
+    #[test]
+    fn the_daily_quota_waits_until_beijing_midnight() {
+        // 2026-11-26 15:59:00 UTC is 23:59:00 in Beijing.
+        let now = time::macros::datetime!(2026-11-26 15:59:00 UTC);
+        assert_eq!(until_beijing_midnight(now), Duration::from_secs(60));
+        let midnight = time::macros::datetime!(2026-11-26 16:00:00 UTC);
+        assert_eq!(
+            until_beijing_midnight(midnight),
+            Duration::from_secs(86_400)
+        );
+        let daily = AuthError::from_login_failure(&WeChatFailure::RateLimited { errcode: 45009 });
+        let AuthError::RateLimited { retry_after, .. } = daily else {
+            panic!("{daily:?}")
+        };
+        assert!((1..=86_400).contains(&retry_after.as_secs()));
+        let minute = AuthError::from_phone_failure(&WeChatFailure::RateLimited { errcode: 45011 });
+        assert_eq!(
+            minute,
+            AuthError::RateLimited {
+                wechat_errcode: Some(45011),
+                retry_after: WECHAT_RETRY_AFTER
+            }
+        );
+    }
+}
 
 impl From<crate::ports::StoreError> for AuthError {
     fn from(e: crate::ports::StoreError) -> Self {

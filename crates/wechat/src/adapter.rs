@@ -151,7 +151,9 @@ fn classify(error: &WeChatError) -> WeChatFailure {
                 }
                 Errcode::CodeBeenUsed => WeChatFailure::CodeUsed { errcode: code },
                 Errcode::CodeBlocked => WeChatFailure::Blocked { errcode: code },
-                Errcode::MinuteQuotaExceeded => WeChatFailure::RateLimited { errcode: code },
+                Errcode::MinuteQuotaExceeded | Errcode::DailyQuotaExceeded => {
+                    WeChatFailure::RateLimited { errcode: code }
+                }
                 Errcode::SystemError => WeChatFailure::Unavailable {
                     errcode: Some(code),
                 },
@@ -232,7 +234,7 @@ mod tests {
 
     #[test]
     fn config_token_and_unknown_errcodes_are_other() {
-        for code in [40001, 40013, 40125, 41002, 45009, 48001, 87009, 99999] {
+        for code in [40001, 40013, 40125, 41002, 48001, 87009, 99999] {
             assert_eq!(classify(&api(code)), WeChatFailure::Other { errcode: code });
         }
     }

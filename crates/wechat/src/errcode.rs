@@ -174,7 +174,9 @@ impl Errcode {
             | Self::MissingCode
             | Self::InvalidSignature => Outcome::Relogin,
             Self::CodeBlocked => Outcome::Denied,
-            Self::MinuteQuotaExceeded => Outcome::RateLimited,
+            // The daily quota too: the client should back off (until WeChat's day turns), not
+            // see a generic upstream error; core sets a Retry-After to Beijing midnight.
+            Self::MinuteQuotaExceeded | Self::DailyQuotaExceeded => Outcome::RateLimited,
             Self::InvalidGrantType
             | Self::InvalidAppid
             | Self::InvalidUrl
@@ -182,7 +184,6 @@ impl Errcode {
             | Self::IpNotWhitelisted
             | Self::AppsecretFrozen
             | Self::AppidMissing
-            | Self::DailyQuotaExceeded
             | Self::DataFormatError
             | Self::ApiUnauthorized
             | Self::InvalidSigMethod
@@ -258,7 +259,7 @@ mod tests {
             (41002, Outcome::Config),
             (41008, Outcome::Relogin),
             (42001, Outcome::Token),
-            (45009, Outcome::Config),
+            (45009, Outcome::RateLimited),
             (45011, Outcome::RateLimited),
             (47001, Outcome::Config),
             (48001, Outcome::Config),

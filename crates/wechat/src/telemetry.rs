@@ -21,7 +21,7 @@ pub const BREAKER_OPEN_TOTAL: &str = "wxlogin_wechat_breaker_open_total";
 /// These are not in [`CALLS_TOTAL`], which counts requests sent.
 pub const SHORT_CIRCUITED_TOTAL: &str = "wxlogin_wechat_short_circuited_total";
 /// Counter: WeChat's frequency and quota errcodes, `{api, errcode}`; `errcode` is `45011`
-/// (minute quota: `429 rate_limited`) or `45009` (daily quota: `502 wechat_error`, an operator
+/// (minute quota) or `45009` (daily quota), both answered `429 rate_limited` (an operator
 /// problem). Also counted in [`CALLS_TOTAL`]; this one is for alerting.
 pub const RATE_LIMITED_TOTAL: &str = "wxlogin_wechat_rate_limited_total";
 

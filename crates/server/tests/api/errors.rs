@@ -121,6 +121,7 @@ async fn wechat_errcodes_on_login_map_to_the_contract() {
     let cases = [
         (40226, 403, "login_blocked"),
         (45011, 429, "rate_limited"),
+        (45009, 429, "rate_limited"),
         (-1, 503, "wechat_unavailable"),
         (40013, 502, "wechat_error"),
         (48001, 502, "wechat_error"),
@@ -136,6 +137,27 @@ async fn wechat_errcodes_on_login_map_to_the_contract() {
                 "{code} sets Retry-After"
             );
         }
+        if errcode == 45009 {
+            let wait: u64 = res.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                (1..=86_400).contains(&wait),
+                "until Beijing midnight: {wait}"
+            );
+        }
+    }
+    let metrics = app.get("/metrics", None).await;
+    let text = metrics.body.as_str().unwrap();
+    for errcode in ["45011", "45009"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("wxlogin_wechat_rate_limited_total")
+                    && l.contains(&format!("errcode=\"{errcode}\""))),
+            "{errcode} is counted"
+        );
     }
 }
 
@@ -199,6 +221,7 @@ async fn wechat_errcodes_on_the_phone_api_map_to_the_contract() {
     let session = app.session_for("alice").await;
     for (errcode, status, code) in [
         (45011, 429, "rate_limited"),
+        (45009, 429, "rate_limited"),
         (-1, 503, "wechat_unavailable"),
         (48001, 502, "wechat_error"),
     ] {

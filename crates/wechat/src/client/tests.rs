@@ -787,7 +787,7 @@ fn breaker_openings_short_circuits_and_quota_errcodes_are_counted() {
                 .unwrap_err();
             assert_eq!(limited.outcome(), Outcome::RateLimited);
             let quota = client.stable_token(&app(), &secret(), false).await;
-            assert_eq!(quota.unwrap_err().outcome(), Outcome::Config);
+            assert_eq!(quota.unwrap_err().outcome(), Outcome::RateLimited);
             for _ in 0..7 {
                 let _ = client
                     .code_to_session(&app(), &secret(), LoginCode::new(LOGIN_CODE))

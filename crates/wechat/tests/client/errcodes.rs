@@ -192,17 +192,17 @@ async fn forced_45011_is_rate_limited() {
     assert_eq!(failure, WeChatFailure::RateLimited { errcode: 45011 });
 }
 
-/// 45009 is the *daily* quota: waiting a minute does not help, so it is an operator problem
-/// (`docs/wechat-api.md` section 9: CONFIG; `docs/api.md`: 429 is for 45011 only).
+/// 45009 is the *daily* quota: rate limited too (issue #6), with a Retry-After to WeChat's
+/// next day set by core.
 #[tokio::test]
-async fn forced_45009_daily_quota_is_a_config_error_not_rate_limited() {
+async fn forced_45009_daily_quota_is_rate_limited() {
     let env = TestEnv::spawn().await;
     let (adapter, _) = env.adapter();
     env.fault(Api::Jscode2session, 45009, 1);
 
     let failure = login_failure(&env, &adapter).await;
 
-    assert_eq!(failure, WeChatFailure::Other { errcode: 45009 });
+    assert_eq!(failure, WeChatFailure::RateLimited { errcode: 45009 });
 }
 
 #[tokio::test]
