@@ -316,10 +316,57 @@ async fn tickets_that_are_forged_reused_or_expired_are_invalid() {
         .assert_error(401, "ticket_invalid");
 
     let ticket = app.ticket_for("bob", "+8613900139000").await;
+    // Tampered: one character changed, or cut short.
+    let mut tampered = ticket.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    app.register(&tampered, None)
+        .await
+        .assert_error(401, "ticket_invalid");
+    app.register(&ticket[..ticket.len() - 1], None)
+        .await
+        .assert_error(401, "ticket_invalid");
     app.advance(Duration::from_secs(601));
     app.register(&ticket, None)
         .await
         .assert_error(401, "ticket_invalid");
+}
+
+#[tokio::test]
+async fn a_ticket_registers_the_identity_it_was_issued_to_and_no_other_app() {
+    let app = TestApp::spawn().await;
+    let code = app.login_code_for(APP2, "carol");
+    let session = app
+        .post("/v1/login", json!({"code": code, "appid": APP2}))
+        .await
+        .ok()["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The session is APP2's: naming APP for it is refused.
+    app.post(
+        "/v1/phone",
+        json!({"session": session, "appid": APP, "code": "whatever"}),
+    )
+    .await
+    .assert_error(401, "session_invalid");
+    let code = app.sim.mint_phone_code(APP2, "carol", PHONE).unwrap();
+    let ticket = app.phone_by_code(&session, &code).await.ok()["registration_ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reg = app.register(&ticket, None).await;
+    assert_eq!(reg.status, 201, "{}", reg.body);
+    let me = app
+        .me(reg.body["tokens"]["access_token"].as_str().unwrap())
+        .await;
+    let apps: Vec<_> = me.ok()["user"]["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["appid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(apps, [APP2], "bound to the ticket's app only");
 }
 
 #[tokio::test]
