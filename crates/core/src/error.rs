@@ -205,6 +205,18 @@ pub fn until_beijing_midnight(now: time::OffsetDateTime) -> Duration {
     Duration::from_secs(u64::try_from(86_400 - seconds_into_day).unwrap_or(86_400))
 }
 
+impl From<crate::ports::StoreError> for AuthError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        match e {
+            crate::ports::StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable");
+                Self::Unavailable
+            }
+            crate::ports::StoreError::Other(detail) => Self::Internal(detail),
+        }
+    }
+}
+
 #[cfg(test)]
 mod quota_tests {
     use super::*;
@@ -232,17 +244,5 @@ mod quota_tests {
                 retry_after: WECHAT_RETRY_AFTER
             }
         );
-    }
-}
-
-impl From<crate::ports::StoreError> for AuthError {
-    fn from(e: crate::ports::StoreError) -> Self {
-        match e {
-            crate::ports::StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "store unavailable");
-                Self::Unavailable
-            }
-            crate::ports::StoreError::Other(detail) => Self::Internal(detail),
-        }
     }
 }

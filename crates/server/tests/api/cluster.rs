@@ -37,7 +37,7 @@ async fn cluster() -> Option<Cluster> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_signs_up_across_instances_and_a_logout_on_one_is_seen_by_the_other() {
-    let Some(Cluster { a, b, .. }) = cluster().await else {
+    let Some(Cluster { a, b, _db }) = cluster().await else {
         return;
     };
     // Both report Redis and the shared token source.
@@ -85,7 +85,7 @@ async fn a_user_signs_up_across_instances_and_a_logout_on_one_is_seen_by_the_oth
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_login_code_sent_to_both_instances_at_once_reaches_wechat_once() {
-    let Some(Cluster { a, b, .. }) = cluster().await else {
+    let Some(Cluster { a, b, _db }) = cluster().await else {
         return;
     };
     for round in 0..5 {
@@ -114,7 +114,7 @@ async fn one_login_code_sent_to_both_instances_at_once_reaches_wechat_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_40001_seen_by_both_instances_causes_one_token_refresh() {
-    let Some(Cluster { a, b, .. }) = cluster().await else {
+    let Some(Cluster { a, b, _db }) = cluster().await else {
         return;
     };
     // Warm up: the first phone call fetches the one shared token.
@@ -167,7 +167,7 @@ async fn a_40001_seen_by_both_instances_causes_one_token_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_refreshes_over_both_instances_succeed_exactly_once() {
-    let Some(Cluster { a, b, .. }) = cluster().await else {
+    let Some(Cluster { a, b, _db }) = cluster().await else {
         return;
     };
     let alice = a.register_user("alice", PHONE).await;
