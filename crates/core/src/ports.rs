@@ -116,6 +116,21 @@ pub trait UserStore: Send + Sync {
         appid: &AppId,
         openid: &OpenId,
     ) -> StoreResult<Option<UserRecord>>;
+    /// [`Self::user_by_identity`], and whether that identity already records `unionid` (always
+    /// so when `unionid` is `None`): then [`Self::bind_identity`] for this user would change
+    /// nothing, and a login skips it. The default answers `false` (not known) for a unionid,
+    /// and the caller binds, which is idempotent.
+    async fn user_by_identity_and_unionid(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+        unionid: Option<&UnionId>,
+    ) -> StoreResult<Option<(UserRecord, bool)>> {
+        Ok(self
+            .user_by_identity(appid, openid)
+            .await?
+            .map(|user| (user, unionid.is_none())))
+    }
     /// Any user bound to an identity with this unionid (under any app).
     async fn user_by_unionid(&self, unionid: &UnionId) -> StoreResult<Option<UserRecord>>;
     /// The user with this phone hash.
@@ -211,6 +226,23 @@ pub trait SessionStore: Send + Sync {
         sealed_key: &[u8],
         now: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// What a login stores: [`Self::rotate_session_key`] for the session's (appid, openid)
+    /// with `sealed_key` at `now`, then [`Self::create_session`]. A backend may do both in one
+    /// transaction (the SQL stores do: one commit per login instead of two); this default
+    /// makes the two calls in turn, so a store that keeps sessions elsewhere (Redis) needs
+    /// nothing more. If it fails, the key may have rotated without a session: harmless, as a
+    /// lone rotation is (the client logs in again).
+    async fn open_session(
+        &self,
+        sealed_key: &[u8],
+        session: &SessionRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let identity = &session.identity;
+        self.rotate_session_key(&identity.appid, &identity.openid, sealed_key, now)
+            .await?;
+        self.create_session(session).await
+    }
     /// The session_key history of (appid, openid).
     async fn session_keys(
         &self,

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -70,12 +70,18 @@ pub enum KeyRingError {
     Malformed(String),
 }
 
+/// One key, parsed once when the ring is built: signing and verifying do no key parsing
+/// (jsonwebtoken 9 re-derives the key pair from PKCS#8 on every `encode` and re-reads the
+/// public key on every `decode`, which cost more than the signature itself).
 struct LoadedKey {
     kid: String,
     generation: i64,
     public_key: [u8; 32],
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    signing: SigningKey,
+    verifying: VerifyingKey,
+    /// The first part of every token this key signs: base64url of the JSON header
+    /// `{"typ":"JWT","alg":"EdDSA","kid":…}`, serialised by jsonwebtoken's `Header` as before.
+    encoded_header: String,
 }
 
 /// The signing keys in use: the newest signs, all verify.
@@ -239,13 +245,17 @@ impl KeyRing {
                 .as_slice()
                 .try_into()
                 .map_err(|_| KeyRingError::Malformed(r.kid.clone()))?;
+            let malformed = || KeyRingError::Malformed(r.kid.clone());
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(r.kid.clone());
+            let header = serde_json::to_vec(&header).map_err(|_| malformed())?;
             keys.push(LoadedKey {
                 kid: r.kid.clone(),
                 generation: r.generation,
                 public_key,
-                encoding: EncodingKey::from_ed_der(&der),
-                decoding: DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(public_key))
-                    .map_err(|_| KeyRingError::Malformed(r.kid.clone()))?,
+                signing: SigningKey::from_pkcs8_der(&der).map_err(|_| malformed())?,
+                verifying: VerifyingKey::from_bytes(&public_key).map_err(|_| malformed())?,
+                encoded_header: URL_SAFE_NO_PAD.encode(header),
             });
         }
         keys.sort_by_key(|k| k.generation);
@@ -274,21 +284,34 @@ impl KeyRing {
         self.keys.last().map_or("", |k| k.kid.as_str())
     }
 
-    /// Signs claims with the newest key.
+    /// Signs claims with the newest key: the compact JWS
+    /// `base64url(header).base64url(claims).base64url(Ed25519 signature)`, byte for byte what
+    /// `jsonwebtoken::encode` writes (Ed25519 signatures are deterministic).
     pub fn sign(&self, claims: &Claims) -> Result<String, KeyRingError> {
         let key = self
             .keys
             .last()
             .ok_or_else(|| KeyRingError::Malformed("no keys".into()))?;
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding)
-            .map_err(|_| KeyRingError::Malformed(key.kid.clone()))
+        let payload =
+            serde_json::to_vec(claims).map_err(|_| KeyRingError::Malformed(key.kid.clone()))?;
+        // header + claims (4/3 of the JSON) + signature (86) + two dots.
+        let mut token =
+            String::with_capacity(key.encoded_header.len() + payload.len() * 4 / 3 + 92);
+        token.push_str(&key.encoded_header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = key.signing.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        Ok(token)
     }
 
     /// Verifies signature, algorithm, kid, issuer, audience and expiry (against `now`, not the
     /// system clock, so tests can move time).
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError> {
+        // The header is read by jsonwebtoken, so what it accepts is unchanged (it is small:
+        // this costs well under a microsecond); the signature is checked here, with the key
+        // parsed once.
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
@@ -299,13 +322,23 @@ impl KeyRing {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(TokenError::UnknownKey)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.validate_exp = false; // checked below against our clock
-        validation.required_spec_claims.clear();
-        validation.validate_aud = false; // checked below, so the error is precise
-        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        // Split as jsonwebtoken splits: the signature after the last dot, the claims before
+        // it. `decode_header` has already refused a token with fewer than three parts.
+        let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
+        let (_, payload) = message.rsplit_once('.').ok_or(TokenError::Invalid)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
             .map_err(|_| TokenError::Invalid)?;
-        let claims = data.claims;
+        let signature = Signature::from_slice(&signature).map_err(|_| TokenError::Invalid)?;
+        key.verifying
+            .verify(message.as_bytes(), &signature)
+            .map_err(|_| TokenError::Invalid)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TokenError::Invalid)?;
+        // `exp`, `iss` and `aud` are checked below against our clock and settings, so the
+        // error is precise.
+        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
         if claims.iss != self.issuer || claims.aud != self.audience {
             return Err(TokenError::WrongAudience);
         }
@@ -467,6 +500,86 @@ mod tests {
             ring.verify(&ring.sign(&wrong_iss).unwrap(), now),
             Err(TokenError::WrongAudience)
         );
+    }
+
+    #[test]
+    fn tokens_are_byte_for_byte_what_jsonwebtoken_signs_and_verifies() {
+        use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
+
+        let sealer = MasterKey::generate().sealer();
+        let rec = new_key_record(&sealer, 1, OffsetDateTime::now_utc()).unwrap();
+        let ring = KeyRing::from_records(
+            std::slice::from_ref(&rec),
+            &sealer,
+            "https://iss".into(),
+            "wxlogin".into(),
+        )
+        .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let c = claims(now.unix_timestamp() + 60);
+        let der = sealer
+            .open(&seal_context(&rec.kid), &rec.private_sealed)
+            .unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(rec.kid.clone());
+
+        let theirs = jsonwebtoken::encode(&header, &c, &EncodingKey::from_ed_der(&der)).unwrap();
+        let ours = ring.sign(&c).unwrap();
+        assert_eq!(ours, theirs);
+
+        let key =
+            DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(&rec.public_key)).unwrap();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        validation.validate_aud = false;
+        assert_eq!(
+            jsonwebtoken::decode::<Claims>(&ours, &key, &validation)
+                .unwrap()
+                .claims,
+            c
+        );
+    }
+
+    #[test]
+    fn tokens_with_another_algorithm_or_a_mangled_signature_are_invalid() {
+        let (ring, _) = ring();
+        let now = OffsetDateTime::now_utc();
+        let good = ring.sign(&claims(now.unix_timestamp() + 60)).unwrap();
+        let (message, signature) = good.rsplit_once('.').unwrap();
+        let (_, payload) = message.split_once('.').unwrap();
+        let kid = ring.current_kid();
+
+        let none = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{kid}"}}"#));
+        let hs256 = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#));
+        let no_kid = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA"}"#);
+        assert_eq!(
+            ring.verify(&format!("{none}.{payload}."), now),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            ring.verify(&format!("{hs256}.{payload}.{signature}"), now),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            ring.verify(&format!("{no_kid}.{payload}.{signature}"), now),
+            Err(TokenError::UnknownKey)
+        );
+        for mangled in [
+            format!("{message}."),
+            format!("{message}.{}", &signature[..signature.len() - 2]),
+            format!("{message}.{signature}AA"),
+            format!("{message}.{signature}="),
+            format!("{message}.{}", "A".repeat(signature.len())),
+            format!("{message}.x.{signature}"),
+            message.to_owned(),
+        ] {
+            assert_eq!(
+                ring.verify(&mangled, now),
+                Err(TokenError::Invalid),
+                "{mangled}"
+            );
+        }
     }
 
     #[test]

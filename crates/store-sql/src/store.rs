@@ -21,8 +21,9 @@ use crate::redact::redact_url;
 /// `ConnectOptions { max_connections: 16, ..ConnectOptions::default() }`.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// Most connections the pool opens. An in-memory SQLite database always uses exactly one,
-    /// since it lives only as long as its connection.
+    /// Most connections the pool opens. A SQLite database file gets one more, its single
+    /// writer connection (reads use the pool); an in-memory SQLite database always uses
+    /// exactly one, since it lives only as long as its connection.
     pub max_connections: u32,
     /// How long a query waits for a free connection before failing with
     /// [`StoreError::Unavailable`].
@@ -177,6 +178,17 @@ impl UserStore for SqlStore {
         self.backend.user_by_identity(appid, openid).await
     }
 
+    async fn user_by_identity_and_unionid(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+        unionid: Option<&UnionId>,
+    ) -> StoreResult<Option<(UserRecord, bool)>> {
+        self.backend
+            .user_by_identity_and_unionid(appid, openid, unionid)
+            .await
+    }
+
     async fn user_by_unionid(&self, unionid: &UnionId) -> StoreResult<Option<UserRecord>> {
         self.backend.user_by_unionid(unionid).await
     }
@@ -249,6 +261,15 @@ impl SessionStore for SqlStore {
         self.backend
             .rotate_session_key(appid, openid, sealed_key, now)
             .await
+    }
+
+    async fn open_session(
+        &self,
+        sealed_key: &[u8],
+        session: &SessionRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.backend.open_session(sealed_key, session, now).await
     }
 
     async fn session_keys(

@@ -67,11 +67,6 @@ impl AuthService {
         let sealed_key = self
             .sealer
             .seal(&context, wx.session_key.expose_secret().as_bytes());
-        self.ports
-            .sessions
-            .rotate_session_key(app, &identity.openid, &sealed_key, now)
-            .await?;
-
         let handle = Handle::generate("wxs_");
         let session = SessionRecord {
             hash: handle.hash(),
@@ -79,7 +74,11 @@ impl AuthService {
             created_at: now,
             expires_at: now + secs(self.settings.session_ttl),
         };
-        self.ports.sessions.create_session(&session).await?;
+        // The new session_key and the session, in one transaction where the store can.
+        self.ports
+            .sessions
+            .open_session(&sealed_key, &session, now)
+            .await?;
 
         let user = self.known_user(&identity).await?;
         let (user, tokens) = match user {
@@ -102,12 +101,17 @@ impl AuthService {
     /// another app (then bound here too, so the next login is direct).
     async fn known_user(&self, identity: &Identity) -> Result<Option<UserRecord>, AuthError> {
         let users = &self.ports.users;
-        if let Some(user) = users
-            .user_by_identity(&identity.appid, &identity.openid)
+        if let Some((user, recorded)) = users
+            .user_by_identity_and_unionid(
+                &identity.appid,
+                &identity.openid,
+                identity.unionid.as_ref(),
+            )
             .await?
         {
-            if identity.unionid.is_some() {
-                // Records a unionid WeChat started sending after the app was bound.
+            if !recorded {
+                // Records a unionid WeChat started sending after the app was bound (a write
+                // only then: binding the same unionid again would change nothing).
                 users.bind_identity(&user.id, identity, self.now()).await?;
             }
             return Ok(Some(user));

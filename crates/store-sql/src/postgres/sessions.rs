@@ -1,31 +1,69 @@
 //! [`SessionStore`] on PostgreSQL: mini-program sessions and session_key history.
 
 use async_trait::async_trait;
+use sqlx::{Executor, Postgres};
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::ids::{AppId, OpenId, UnionId};
 use wxlogin_core::ports::{SessionKeys, SessionRecord, SessionStore, StoreResult};
 
-use super::{PgStore, db_err};
+use super::{PgStore, begin, db_err};
 use crate::rows::{SessionKeysRow, SessionRow, unix};
+
+async fn insert_session<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    session: &SessionRecord,
+    op: &'static str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(session.hash.0.as_slice())
+    .bind(session.identity.appid.as_str())
+    .bind(session.identity.openid.as_str())
+    .bind(session.identity.unionid.as_ref().map(UnionId::as_str))
+    .bind(unix(session.created_at))
+    .bind(unix(session.expires_at))
+    .execute(db)
+    .await
+    .map_err(db_err(op))?;
+    Ok(())
+}
+
+async fn rotate_key<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    appid: &AppId,
+    openid: &OpenId,
+    sealed_key: &[u8],
+    now: OffsetDateTime,
+    op: &'static str,
+) -> StoreResult<()> {
+    // One statement, so concurrent rotations serialise on the row (ON CONFLICT waits for
+    // a concurrent insert of the same key, then updates). PostgreSQL evaluates every SET
+    // expression against the old row, so `previous` gets the old `current`.
+    sqlx::query(
+        "INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
+             VALUES ($1, $2, $3, NULL, $4)
+             ON CONFLICT (appid, openid) DO UPDATE SET
+                 previous_sealed = session_keys.current_sealed,
+                 current_sealed = excluded.current_sealed,
+                 rotated_at = excluded.rotated_at",
+    )
+    .bind(appid.as_str())
+    .bind(openid.as_str())
+    .bind(sealed_key)
+    .bind(unix(now))
+    .execute(db)
+    .await
+    .map_err(db_err(op))?;
+    Ok(())
+}
 
 #[async_trait]
 impl SessionStore for PgStore {
     async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(session.hash.0.as_slice())
-        .bind(session.identity.appid.as_str())
-        .bind(session.identity.openid.as_str())
-        .bind(session.identity.unionid.as_ref().map(UnionId::as_str))
-        .bind(unix(session.created_at))
-        .bind(unix(session.expires_at))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err("create_session"))?;
-        Ok(())
+        insert_session(&self.pool, session, "create_session").await
     }
 
     async fn live_session(
@@ -53,25 +91,40 @@ impl SessionStore for PgStore {
         sealed_key: &[u8],
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        // One statement, so concurrent rotations serialise on the row (ON CONFLICT waits for
-        // a concurrent insert of the same key, then updates). PostgreSQL evaluates every SET
-        // expression against the old row, so `previous` gets the old `current`.
-        sqlx::query(
-            "INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
-             VALUES ($1, $2, $3, NULL, $4)
-             ON CONFLICT (appid, openid) DO UPDATE SET
-                 previous_sealed = session_keys.current_sealed,
-                 current_sealed = excluded.current_sealed,
-                 rotated_at = excluded.rotated_at",
+        rotate_key(
+            &self.pool,
+            appid,
+            openid,
+            sealed_key,
+            now,
+            "rotate_session_key",
         )
-        .bind(appid.as_str())
-        .bind(openid.as_str())
-        .bind(sealed_key)
-        .bind(unix(now))
-        .execute(&self.pool)
         .await
-        .map_err(db_err("rotate_session_key"))?;
-        Ok(())
+    }
+
+    async fn open_session(
+        &self,
+        sealed_key: &[u8],
+        session: &SessionRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        const OP: &str = "open_session";
+        // One transaction, so one commit per login instead of two. The session_keys row is
+        // locked first, as a lone rotation locks it: concurrent logins of one identity queue
+        // on it in the same order, and the session row is new, so no deadlock.
+        let identity = &session.identity;
+        let mut tx = begin(&self.pool, OP).await?;
+        rotate_key(
+            &mut *tx,
+            &identity.appid,
+            &identity.openid,
+            sealed_key,
+            now,
+            OP,
+        )
+        .await?;
+        insert_session(&mut *tx, session, OP).await?;
+        tx.commit().await.map_err(db_err(OP))
     }
 
     async fn session_keys(

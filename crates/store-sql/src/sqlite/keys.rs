@@ -34,7 +34,7 @@ impl KeyStore for SqliteStore {
         .bind(key.public_key.as_slice())
         .bind(key.private_sealed.as_slice())
         .bind(unix(key.created_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err("insert_signing_key"))?
         .rows_affected();

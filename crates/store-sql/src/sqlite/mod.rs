@@ -8,6 +8,13 @@
 //! which takes the write lock up front and waits for it (up to the busy timeout) instead.
 //! Single statements need nothing: each is its own transaction.
 //!
+//! Within one process, every write goes through a pool of one connection (`writer`), reads
+//! through the other pool: writers queue in sqlx's pool (FIFO, woken when the connection is
+//! free) instead of polling for the lock in SQLite's busy handler, which sleeps 1, 2, 5,
+//! 10 … ms between tries and leaves the lock idle meanwhile. The busy timeout still bounds
+//! waits on writers of other processes sharing the file; the pool's acquire timeout bounds
+//! the wait in the queue.
+//!
 //! # Layout
 //! * this file: [`SqliteStore`], connecting, migrating, purging, error mapping.
 //! * `users`, `sessions`, `tokens`, `keys`: one port each.
@@ -40,7 +47,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// The SQLite backend: one pool on one database file (or one in-memory database).
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
+    /// Reads. For an in-memory database, the same one connection as `writer`.
     pool: SqlitePool,
+    /// Writes (single statements and `BEGIN IMMEDIATE` transactions): one connection.
+    writer: SqlitePool,
 }
 
 // SQLite primary result codes (the low byte of an extended one).
@@ -97,19 +107,24 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(format!("invalid SQLite database URL: {e}")))?
             .foreign_keys(true)
             .busy_timeout(opts.busy_timeout);
-        let pool_options = SqlitePoolOptions::new().acquire_timeout(opts.acquire_timeout);
+        // No ping on checkout: a SQLite connection is a local file handle that does not go
+        // stale, and the ping was one more round trip through sqlx's worker thread per query.
+        let pool_options = SqlitePoolOptions::new()
+            .acquire_timeout(opts.acquire_timeout)
+            .test_before_acquire(false);
 
-        let pool = if is_memory(url) {
+        let (pool, writer) = if is_memory(url) {
             // An in-memory database dies with its last connection, and each sqlx connection
             // to `:memory:` would otherwise be its own database: keep exactly one, forever.
-            pool_options
+            let pool = pool_options
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(options)
                 .await
-                .map_err(db_err("connect"))?
+                .map_err(db_err("connect"))?;
+            (pool.clone(), pool)
         } else {
             if let Some(dir) = options
                 .get_filename()
@@ -126,14 +141,20 @@ impl SqliteStore {
                 .create_if_missing(true)
                 .synchronous(SqliteSynchronous::Normal);
             let pool = pool_options
+                .clone()
                 .max_connections(opts.max_connections.max(1))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(db_err("connect"))?;
             ensure_wal(&pool, opts.busy_timeout).await?;
-            pool
+            let writer = pool_options
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .map_err(db_err("connect"))?;
+            (pool, writer)
         };
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 }
 
@@ -192,13 +213,13 @@ impl Backend for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        run_migrations(&self.pool, &MIGRATOR).await
+        run_migrations(&self.writer, &MIGRATOR).await
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<Purged> {
         const OP: &str = "purge_expired";
         let now = unix(now);
-        let mut tx = begin_write(&self.pool, OP).await?;
+        let mut tx = begin_write(&self.writer, OP).await?;
         let mut delete = async |sql: &'static str| -> StoreResult<u64> {
             let done = sqlx::query(sql)
                 .bind(now)
@@ -229,6 +250,7 @@ impl Backend for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

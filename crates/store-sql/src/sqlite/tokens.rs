@@ -20,7 +20,7 @@ impl TokenStore for SqliteStore {
                 "{OP}: the first token names another family"
             )));
         }
-        let mut tx = begin_write(&self.pool, OP).await?;
+        let mut tx = begin_write(&self.writer, OP).await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES (?1, ?2, ?3, ?4)",
         )
@@ -52,7 +52,7 @@ impl TokenStore for SqliteStore {
         let now = unix(now);
         // The write lock from the start: of N concurrent calls, the first marks the token
         // used, and each later one, running after it commits, sees it used.
-        let mut tx = begin_write(&self.pool, OP).await?;
+        let mut tx = begin_write(&self.writer, OP).await?;
 
         let rotated: Option<(String,)> = sqlx::query_as(
             "UPDATE refresh_tokens SET used_at = ?1
@@ -128,7 +128,7 @@ impl TokenStore for SqliteStore {
         )
         .bind(unix(now))
         .bind(family_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err("revoke_family"))?;
         Ok(())
@@ -140,7 +140,7 @@ impl TokenStore for SqliteStore {
         )
         .bind(unix(now))
         .bind(user.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err("revoke_user"))?;
         let ids: Vec<(String,)> =

@@ -1,7 +1,7 @@
 //! [`UserStore`] on SQLite: users, identities, registration tickets.
 
 use async_trait::async_trait;
-use sqlx::{Executor, Sqlite};
+use sqlx::{Executor, FromRow, Row, Sqlite};
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::ids::{AppId, OpenId, UnionId, UserId};
@@ -66,6 +66,33 @@ impl UserStore for SqliteStore {
         user_record(row)
     }
 
+    async fn user_by_identity_and_unionid(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+        unionid: Option<&UnionId>,
+    ) -> StoreResult<Option<(UserRecord, bool)>> {
+        const OP: &str = "user_by_identity";
+        let Some(row) = sqlx::query(
+            "SELECT u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at,
+                    i.unionid AS identity_unionid
+             FROM identities i JOIN users u ON u.id = i.user_id
+             WHERE i.appid = ?1 AND i.openid = ?2",
+        )
+        .bind(appid.as_str())
+        .bind(openid.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err(OP))?
+        else {
+            return Ok(None);
+        };
+        let stored: Option<String> = row.try_get("identity_unionid").map_err(db_err(OP))?;
+        let user = UserRow::from_row(&row).map_err(db_err(OP))?.into_record()?;
+        let recorded = unionid.is_none_or(|u| stored.as_deref() == Some(u.as_str()));
+        Ok(Some((user, recorded)))
+    }
+
     async fn user_by_unionid(&self, unionid: &UnionId) -> StoreResult<Option<UserRecord>> {
         // Normally one user has the unionid; should several, the oldest answers, every time.
         let row = sqlx::query_as::<_, UserRow>(
@@ -112,7 +139,7 @@ impl UserStore for SqliteStore {
         identity: &Identity,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        upsert_identity(&self.pool, user, identity, now, "bind_identity").await
+        upsert_identity(&self.writer, user, identity, now, "bind_identity").await
     }
 
     async fn identities(&self, user: &UserId) -> StoreResult<Vec<IdentitySummary>> {
@@ -141,7 +168,7 @@ impl UserStore for SqliteStore {
         .bind(ticket.phone_sealed.as_slice())
         .bind(unix(ticket.created_at))
         .bind(unix(ticket.expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err("put_ticket"))?;
         Ok(())
@@ -174,7 +201,7 @@ impl UserStore for SqliteStore {
         identity: &Identity,
     ) -> StoreResult<RegisterOutcome> {
         const OP: &str = "register";
-        let mut tx = begin_write(&self.pool, OP).await?;
+        let mut tx = begin_write(&self.writer, OP).await?;
 
         // Consume the ticket first: of two concurrent registrations with it, the second finds
         // it used. A ticket only registers the identity it was issued to.

@@ -54,6 +54,7 @@ stories! {
         a_ticket_is_live_until_the_second_it_expires,
         openids_differing_only_in_case_are_different_identities,
         text_and_bytes_come_back_exactly_as_stored,
+        looking_up_an_identity_says_whether_its_unionid_is_recorded,
     }
     register {
         registering_consumes_the_ticket_and_binds_the_identity,
@@ -68,6 +69,8 @@ stories! {
         an_identity_without_a_session_key_has_no_history,
         rotating_the_session_key_keeps_exactly_one_previous_key,
         session_keys_are_kept_per_app_and_openid,
+        opening_a_session_rotates_the_key_and_stores_the_session_together,
+        a_session_that_cannot_be_stored_leaves_the_session_key_unrotated,
     }
     tokens {
         a_new_family_is_active_and_an_unknown_one_is_not,

@@ -118,3 +118,63 @@ pub async fn session_keys_are_kept_per_app_and_openid(db: &TestDb) {
         (&b"alice-in-2"[..], None)
     );
 }
+
+pub async fn opening_a_session_rotates_the_key_and_stores_the_session_together(db: &TestDb) {
+    let store = db.open(1).await;
+    let (app, open) = (appid("wx1"), openid("o-alice"));
+    let me = identity("wx1", "o-alice", Some("u-alice"));
+    let session = |name: &str, created: i64| SessionRecord {
+        hash: h(name),
+        identity: me.clone(),
+        created_at: at(created),
+        expires_at: at(created + 3600),
+    };
+
+    store
+        .open_session(b"key-1", &session("s1", 0), at(0))
+        .await
+        .unwrap();
+    store
+        .open_session(b"key-2", &session("s2", 10), at(10))
+        .await
+        .unwrap();
+
+    let keys = store.session_keys(&app, &open).await.unwrap().unwrap();
+    assert_eq!(
+        (keys.current.as_slice(), keys.previous.as_deref()),
+        (&b"key-2"[..], Some(&b"key-1"[..]))
+    );
+    assert_eq!(keys.rotated_at, at(10));
+    for (name, created) in [("s1", 0), ("s2", 10)] {
+        let live = store.live_session(&h(name), at(11)).await.unwrap().unwrap();
+        assert_eq!(live.identity, me);
+        assert_eq!(
+            (live.created_at, live.expires_at),
+            (at(created), at(created + 3600))
+        );
+    }
+}
+
+pub async fn a_session_that_cannot_be_stored_leaves_the_session_key_unrotated(db: &TestDb) {
+    let store = db.open(1).await;
+    let (app, open) = (appid("wx1"), openid("o-alice"));
+    let me = identity("wx1", "o-alice", None);
+    let session = SessionRecord {
+        hash: h("s1"),
+        identity: me.clone(),
+        created_at: at(0),
+        expires_at: at(3600),
+    };
+    store.open_session(b"key-1", &session, at(0)).await.unwrap();
+
+    // The same handle hash again: the session insert fails, and so the rotation with it.
+    let again = store.open_session(b"key-2", &session, at(10)).await;
+
+    assert!(again.is_err());
+    let keys = store.session_keys(&app, &open).await.unwrap().unwrap();
+    assert_eq!(
+        (keys.current.as_slice(), keys.previous.as_deref()),
+        (&b"key-1"[..], None)
+    );
+    assert_eq!(keys.rotated_at, at(0));
+}

@@ -258,3 +258,45 @@ pub async fn text_and_bytes_come_back_exactly_as_stored(db: &TestDb) {
     assert_eq!(user.phone_sealed, (0..=255u8).collect::<Vec<_>>());
     assert_eq!(user.created_at, at(0));
 }
+
+pub async fn looking_up_an_identity_says_whether_its_unionid_is_recorded(db: &TestDb) {
+    let store = db.open(1).await;
+    let (app, open) = (appid("wx1"), openid("o-alice"));
+    let user = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
+    let lookup = async |union: Option<&str>| {
+        let union = union.map(unionid);
+        store
+            .user_by_identity_and_unionid(&app, &open, union.as_ref())
+            .await
+            .unwrap()
+            .map(|(found, recorded)| (found.id, recorded))
+    };
+
+    assert_eq!(lookup(None).await, Some((user.id.clone(), true)));
+    assert_eq!(
+        lookup(Some("u-alice")).await,
+        Some((user.id.clone(), false))
+    );
+    store
+        .bind_identity(
+            &user.id,
+            &identity("wx1", "o-alice", Some("u-alice")),
+            at(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lookup(Some("u-alice")).await, Some((user.id.clone(), true)));
+    assert_eq!(
+        lookup(Some("u-other")).await,
+        Some((user.id.clone(), false))
+    );
+    assert_eq!(lookup(None).await, Some((user.id.clone(), true)));
+    assert_eq!(
+        store
+            .user_by_identity_and_unionid(&app, &openid("o-nobody"), Some(&unionid("u-alice")))
+            .await
+            .unwrap()
+            .map(|(found, _)| found.id),
+        None
+    );
+}
