@@ -61,11 +61,18 @@ impl<T> OutcomeCache<T>
 where
     T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    /// A cache holding at most `capacity` outcomes, each for [`CODE_LIFETIME`].
-    pub fn new(capacity: u64) -> Self {
+    /// A cache holding outcomes for [`CODE_LIFETIME`], at most about `budget` bytes of them.
+    ///
+    /// Bounded by bytes, not entries: an outcome holds tokens and a user (about 1 KiB for a
+    /// silent login), and an entry bound sized for a busy day is a memory bound nobody chose.
+    /// When the budget is full, the least useful outcomes go first (moka's TinyLFU); a retry
+    /// of an evicted code then reaches WeChat, which answers that the code is used. The
+    /// retention that matters (a double tap, a retry after a timeout) is seconds.
+    pub fn new(budget: u64) -> Self {
         Self {
             cache: moka::future::Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(budget)
+                .weigher(|_key, outcome: &Arc<Result<T, AuthError>>| weight(outcome.as_ref()))
                 .time_to_live(CODE_LIFETIME)
                 .build(),
             shared: None,
@@ -184,6 +191,29 @@ impl Shared {
     }
 }
 
+/// Roughly what an outcome costs in memory: its JSON length (which tracks the heap held by
+/// its strings) plus the entry's fixed overhead in moka. Counted without allocating.
+fn weight<T: Serialize>(outcome: &Result<T, AuthError>) -> u32 {
+    /// Counts the bytes written to it.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    const ENTRY_OVERHEAD: usize = 160;
+    let mut count = Count(0);
+    if let Ok(value) = outcome {
+        // Serialising our own views cannot fail; if it did, the overhead alone is counted.
+        let _ = serde_json::to_writer(&mut count, value);
+    }
+    u32::try_from(count.0 + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_requests_with_one_code_run_the_work_once_and_share_the_outcome() {
-        let cache = Arc::new(OutcomeCache::<String>::new(100));
+        let cache = Arc::new(OutcomeCache::<String>::new(1 << 20));
         let calls = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
@@ -221,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn wechat_errors_are_remembered_but_our_outages_are_not() {
-        let cache = OutcomeCache::<String>::new(100);
+        let cache = OutcomeCache::<String>::new(1 << 20);
         let used = AuthError::LoginCodeUsed {
             wechat_errcode: Some(40163),
         };
@@ -284,8 +314,8 @@ mod tests {
 
     fn two_instances(store: &Arc<FakeStore>) -> (OutcomeCache<String>, OutcomeCache<String>) {
         let sealer = MasterKey::generate().sealer();
-        let a = OutcomeCache::new(100).shared(store.clone(), sealer.clone(), "login");
-        let b = OutcomeCache::new(100).shared(store.clone(), sealer, "login");
+        let a = OutcomeCache::new(1 << 20).shared(store.clone(), sealer.clone(), "login");
+        let b = OutcomeCache::new(1 << 20).shared(store.clone(), sealer, "login");
         (a, b)
     }
 
@@ -353,5 +383,34 @@ mod tests {
             a.once([7; 32], async { Ok("local".into()) }).await,
             Ok("local".into())
         );
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_a_byte_budget_not_an_entry_count() {
+        let outcome = |i: u8| Ok::<_, AuthError>(format!("{i:0>1000}"));
+        assert_eq!(
+            weight(&outcome(0)),
+            1002 + 160,
+            "a JSON string: its length and quotes"
+        );
+
+        // Room for about 10 of these outcomes: 200 go in, no more than the budget stays.
+        let cache = OutcomeCache::<String>::new(10 * 1162);
+        for i in 0..200u8 {
+            let key = [i; 32];
+            assert_eq!(cache.once(key, async move { outcome(i) }).await, outcome(i));
+        }
+        cache.cache.run_pending_tasks().await;
+        assert!(
+            cache.cache.weighted_size() <= 10 * 1162,
+            "{}",
+            cache.cache.weighted_size()
+        );
+        assert!(
+            cache.cache.entry_count() <= 10,
+            "{}",
+            cache.cache.entry_count()
+        );
+        assert!(cache.cache.entry_count() > 0);
     }
 }

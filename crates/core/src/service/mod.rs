@@ -113,6 +113,12 @@ pub struct AuthService {
     exchanged: Exchanged,
 }
 
+/// Memory for each per-code outcome cache (login, phone): 8 MiB keeps about 8,000 silent
+/// logins, five minutes of them up to ~25 logins/s per instance and still several seconds at
+/// the ~2,000/s one instance does on a small machine (docs/benchmarks.md). With Redis, the
+/// shared outcome store keeps every outcome for the code's whole lifetime anyway.
+const OUTCOME_CACHE_BYTES: u64 = 8 << 20;
+
 /// What WeChat answered for codes whose use case then failed on our side (store down): a
 /// retry with the same code resumes from here instead of asking WeChat again, which would
 /// answer 40163/40029 because the code is used up. Per instance, for the code's lifetime.
@@ -158,8 +164,8 @@ impl AuthService {
         keys: KeyRing,
     ) -> Self {
         let sealer = master_key.sealer();
-        let mut login_outcomes = OutcomeCache::new(100_000);
-        let mut phone_outcomes = OutcomeCache::new(100_000);
+        let mut login_outcomes = OutcomeCache::new(OUTCOME_CACHE_BYTES);
+        let mut phone_outcomes = OutcomeCache::new(OUTCOME_CACHE_BYTES);
         if let Some(shared) = &ports.outcomes {
             login_outcomes = login_outcomes.shared(shared.clone(), sealer.clone(), "login");
             phone_outcomes = phone_outcomes.shared(shared.clone(), sealer.clone(), "phone");
