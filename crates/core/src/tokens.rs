@@ -89,7 +89,16 @@ pub struct KeyRing {
     keys: Vec<LoadedKey>,
     issuer: String,
     audience: String,
+    /// Tokens this ring has verified, by SHA-256 of the token: an Ed25519 verification is
+    /// the largest piece of CPU in `GET /v1/me` (~50 µs here, docs/benchmarks.md), a hash and
+    /// a lookup ~1 µs. Safe because what was checked (signature, `kid`, `iss`, `aud`) cannot
+    /// change for a given token and ring; expiry is checked again on every hit. It lives in
+    /// the ring, so a reloaded ring (a key added or retired) starts empty.
+    verified: moka::sync::Cache<[u8; 32], Arc<Claims>>,
 }
+
+/// Tokens remembered per ring: about 300 bytes each, ~3 MiB when full.
+const VERIFIED_CAPACITY: u64 = 10_000;
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -266,6 +275,7 @@ impl KeyRing {
             keys,
             issuer,
             audience,
+            verified: moka::sync::Cache::new(VERIFIED_CAPACITY),
         })
     }
 
@@ -309,6 +319,22 @@ impl KeyRing {
     /// Verifies signature, algorithm, kid, issuer, audience and expiry (against `now`, not the
     /// system clock, so tests can move time).
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&digest) {
+            if claims.exp <= now.unix_timestamp() {
+                self.verified.invalidate(&digest);
+                return Err(TokenError::Expired);
+            }
+            return Ok(claims.as_ref().clone());
+        }
+        let claims = self.verify_uncached(token, now)?;
+        self.verified.insert(digest, Arc::new(claims.clone()));
+        Ok(claims)
+    }
+
+    /// [`KeyRing::verify`] without the cache of verified tokens: the full check, every time
+    /// (what the micro-benchmarks measure).
+    pub fn verify_uncached(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError> {
         // The header is read by jsonwebtoken, so what it accepts is unchanged (it is small:
         // this costs well under a microsecond); the signature is checked here, with the key
         // parsed once.
@@ -589,5 +615,42 @@ mod tests {
         assert_eq!(jwks["keys"][0]["kty"], "OKP");
         assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
         assert_eq!(jwks["keys"][0]["kid"], ring.current_kid());
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires_and_only_by_its_ring() {
+        let sealer = MasterKey::generate().sealer();
+        let t0 = OffsetDateTime::now_utc();
+        let first = new_key_record(&sealer, 1, t0).unwrap();
+        let second = new_key_record(&sealer, 2, t0).unwrap();
+        let load = |records: &[SigningKeyRecord]| {
+            KeyRing::from_records(records, &sealer, "https://iss".into(), "wxlogin".into()).unwrap()
+        };
+        let ring = load(std::slice::from_ref(&first));
+        let c = claims(t0.unix_timestamp() + 60);
+        let token = ring.sign(&c).unwrap();
+
+        assert_eq!(ring.verify(&token, t0), Ok(c.clone()));
+        assert!(
+            ring.verified
+                .contains_key(&<[u8; 32]>::from(Sha256::digest(&token)))
+        );
+        assert_eq!(ring.verify(&token, t0), Ok(c.clone()), "from the cache");
+        // Expiry holds for a remembered token, to the second.
+        let at_exp = t0 + time::Duration::seconds(60);
+        assert_eq!(ring.verify(&token, at_exp), Err(TokenError::Expired));
+        assert_eq!(
+            ring.verify(&token, t0 + time::Duration::seconds(59)),
+            Ok(c.clone())
+        );
+        // A token that only differs in its signature is not the remembered one.
+        let mut forged = token.clone();
+        forged.truncate(forged.len() - 2);
+        forged.push_str(if token.ends_with("AA") { "AB" } else { "AA" });
+        assert_eq!(ring.verify(&forged, t0), Err(TokenError::Invalid));
+
+        // The ring reloaded without the token's key refuses it, remembered or not.
+        let reloaded = load(std::slice::from_ref(&second));
+        assert_eq!(reloaded.verify(&token, t0), Err(TokenError::UnknownKey));
     }
 }
