@@ -147,6 +147,15 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The user's identities.
     async fn identities(&self, user: &UserId) -> StoreResult<Vec<IdentitySummary>>;
+    /// The user and their identities, if the refresh family `family_id` is active (not
+    /// revoked) and belongs to `user`: what `GET /v1/me` shows, in one read. The user is as
+    /// [`Self::user`] reads it and the identities are in [`Self::identities`]' order. `None`
+    /// otherwise (unknown or revoked family, another user's family, user gone).
+    async fn signed_in_user(
+        &self,
+        family_id: &str,
+        user: &UserId,
+    ) -> StoreResult<Option<(UserRecord, Vec<IdentitySummary>)>>;
     /// Stores a registration ticket (only its hash). The ticket holds the sealed phone.
     async fn put_ticket(&self, ticket: &TicketRecord) -> StoreResult<()>;
     /// A ticket that exists, is unused and has not expired at `now`.
@@ -449,9 +458,10 @@ pub trait RateLimiter: Send + Sync {
     async fn acquire(&self, kind: LimitKind, key: &str, rate: Rate) -> StoreResult<Decision>;
 }
 
-/// Revoked refresh families, looked up on every bearer check. With Redis configured, these
-/// entries replace a database read per request; each lives as long as an access token of
-/// the family can.
+/// Revoked refresh families, looked up by `AuthService::authenticate` (the bearer check of
+/// `/v1/logout`; `/v1/me` reads the family from the database along with the user instead).
+/// With Redis configured, these entries replace a database read per check; each lives as
+/// long as an access token of the family can.
 #[async_trait]
 pub trait RevocationList: Send + Sync {
     /// Marks families revoked for `ttl`.

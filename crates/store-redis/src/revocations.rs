@@ -1,4 +1,6 @@
-//! Revoked refresh families, checked on every bearer token instead of a database read.
+//! Revoked refresh families, checked by the bearer check of logout
+//! (`AuthService::authenticate`) instead of a database read. (`/v1/me` does not ask: it reads
+//! the family from the database along with the user.)
 //!
 //! # Keys
 //! `<prefix>{<family id>}:revoked` → `1`, for the TTL the caller gives (as long as an
@@ -11,8 +13,9 @@
 //! asks the database (`TokenStore::family_active`) instead. [`RevocationList::revoke`] fails:
 //! logout answers 503 and the client retries (both steps are idempotent); after a refresh
 //! token reuse, the family is revoked in the database anyway and the failure is logged.
-//! Entries lost with Redis' data leave access tokens of revoked families usable until they
-//! expire (at most `access_ttl`); refresh tokens stay revoked in SQL.
+//! Entries lost with Redis' data leave access tokens of revoked families accepted by that
+//! check until they expire (at most `access_ttl`); refresh tokens stay revoked in SQL, and
+//! `/v1/me` refuses those access tokens anyway.
 //!
 //! [`StoreError::Unavailable`]: wxlogin_core::ports::StoreError::Unavailable
 

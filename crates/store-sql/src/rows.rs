@@ -82,6 +82,38 @@ impl IdentitySummaryRow {
     }
 }
 
+/// One row of `signed_in_user`: the user's columns as [`UserRow`], and one of their
+/// identities as [`IdentitySummaryRow`] under `identity_`-prefixed names, both NULL when the
+/// user has none (the `LEFT JOIN` found nothing).
+#[derive(sqlx::FromRow)]
+pub(crate) struct SignedInRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    identity_appid: Option<String>,
+    identity_unionid: Option<String>,
+}
+
+/// The user and their identities from the rows of `signed_in_user`, in the rows' order: no
+/// row, no user (the family is unknown, revoked or another user's); a user without
+/// identities comes as one row with NULL identity columns.
+pub(crate) fn signed_in_user(
+    rows: Vec<SignedInRow>,
+) -> StoreResult<Option<(UserRecord, Vec<IdentitySummary>)>> {
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    // Every row repeats the same user's columns: the first one's make the record.
+    let user = first.user.into_record()?;
+    let identities = std::iter::once((first.identity_appid, first.identity_unionid))
+        .chain(rows.map(|row| (row.identity_appid, row.identity_unionid)))
+        .filter_map(|(appid, unionid)| {
+            appid.map(|appid| IdentitySummaryRow { appid, unionid }.into_summary())
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(Some((user, identities)))
+}
+
 /// `registration_tickets`, without `used_at` (only live tickets are read).
 #[derive(sqlx::FromRow)]
 pub(crate) struct TicketRow {

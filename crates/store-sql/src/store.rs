@@ -214,6 +214,14 @@ impl UserStore for SqlStore {
         self.backend.identities(user).await
     }
 
+    async fn signed_in_user(
+        &self,
+        family_id: &str,
+        user: &UserId,
+    ) -> StoreResult<Option<(UserRecord, Vec<IdentitySummary>)>> {
+        self.backend.signed_in_user(family_id, user).await
+    }
+
     async fn put_ticket(&self, ticket: &TicketRecord) -> StoreResult<()> {
         self.backend.put_ticket(ticket).await
     }

@@ -147,10 +147,7 @@ impl AuthService {
     /// Checks a bearer token: signature, issuer, audience, expiry, and that its family was not
     /// revoked (logout, reuse).
     pub async fn authenticate(&self, bearer: &str) -> Result<Claims, AuthError> {
-        let claims = self.keys().verify(bearer, self.now()).map_err(|e| {
-            tracing::debug!(reason = %e, "bearer token refused");
-            AuthError::Unauthenticated
-        })?;
+        let claims = self.verify_bearer(bearer)?;
         let revoked = match &self.ports.revocations {
             Some(list) => match list.is_revoked(&claims.sid).await {
                 Ok(revoked) => revoked,
@@ -165,6 +162,14 @@ impl AuthService {
             return Err(AuthError::Unauthenticated);
         }
         Ok(claims)
+    }
+
+    /// Checks a bearer token's signature, issuer, audience and expiry, not its family.
+    fn verify_bearer(&self, bearer: &str) -> Result<Claims, AuthError> {
+        self.keys().verify(bearer, self.now()).map_err(|e| {
+            tracing::debug!(reason = %e, "bearer token refused");
+            AuthError::Unauthenticated
+        })
     }
 
     /// Revokes the token's family, or all of the user's.
@@ -187,18 +192,24 @@ impl AuthService {
         Ok(())
     }
 
-    /// The signed-in user.
+    /// The signed-in user. Checks the bearer token like [`Self::authenticate`], but neither
+    /// asks the revocation list nor [`TokenStore::family_active`]: the one read of
+    /// [`UserStore::signed_in_user`] finds the user only through an active family of theirs,
+    /// and the database is the truth (logout and reuse revoke there before listing the family
+    /// as revoked).
+    ///
+    /// [`TokenStore::family_active`]: crate::ports::TokenStore::family_active
+    /// [`UserStore::signed_in_user`]: crate::ports::UserStore::signed_in_user
     #[instrument(skip_all)]
     pub async fn me(&self, bearer: &str) -> Result<MeView, AuthError> {
-        let claims = self.authenticate(bearer).await?;
+        let claims = self.verify_bearer(bearer)?;
         let id = UserId::parse(claims.sub).map_err(|_| AuthError::Unauthenticated)?;
-        let user = self
+        let (user, identities) = self
             .ports
             .users
-            .user(&id)
+            .signed_in_user(&claims.sid, &id)
             .await?
             .ok_or(AuthError::Unauthenticated)?;
-        let identities = self.ports.users.identities(&id).await?;
         let created_at = user
             .created_at
             .format(&time::format_description::well_known::Rfc3339)

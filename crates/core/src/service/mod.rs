@@ -97,7 +97,8 @@ pub struct Ports {
     pub outcomes: Option<Arc<dyn OutcomeStore>>,
     /// Rate limiting; `None` turns the per-openid and per-phone limits off.
     pub limiter: Option<Arc<dyn RateLimiter>>,
-    /// Revoked families (Redis); `None`: each bearer check asks the token store.
+    /// Revoked families (Redis), for [`AuthService::authenticate`]; `None`: it asks the token
+    /// store. (`me` always reads the family from the user store.)
     pub revocations: Option<Arc<dyn RevocationList>>,
 }
 

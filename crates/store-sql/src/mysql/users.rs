@@ -11,7 +11,7 @@ use wxlogin_core::ports::{
 };
 
 use super::{MySqlStore, begin, db_err, is_duplicate_on};
-use crate::rows::{IdentitySummaryRow, TicketRow, UserRow, unix};
+use crate::rows::{IdentitySummaryRow, SignedInRow, TicketRow, UserRow, signed_in_user, unix};
 
 /// Binds (appid, openid) to a user, moving it from any other; a known unionid is kept when
 /// the new binding has none (it belongs to the WeChat identity, not to our user).
@@ -160,6 +160,35 @@ impl UserStore for MySqlStore {
         .into_iter()
         .map(IdentitySummaryRow::into_summary)
         .collect()
+    }
+
+    async fn signed_in_user(
+        &self,
+        family_id: &str,
+        user: &UserId,
+    ) -> StoreResult<Option<(UserRecord, Vec<IdentitySummary>)>> {
+        // `user` plus `identities` in their order, joined to the family as `family_active`
+        // sees it: one row per identity, or one with NULL identity columns. MySQL resolves an
+        // unqualified ORDER BY name to a select alias first, so `identities` sorts by
+        // `CONVERT(appid USING utf8mb4)` (the charset's default, case-insensitive collation),
+        // not by the binary column: `identity_appid` is that same expression.
+        let rows = sqlx::query_as::<_, SignedInRow>(
+            "SELECT CONVERT(u.id USING utf8mb4) AS id, u.phone_sealed, CONVERT(u.nickname USING utf8mb4) AS nickname,
+                    CONVERT(u.avatar_url USING utf8mb4) AS avatar_url, u.created_at,
+                    CONVERT(i.appid USING utf8mb4) AS identity_appid,
+                    CONVERT(i.unionid USING utf8mb4) AS identity_unionid
+             FROM refresh_families f
+             JOIN users u ON u.id = f.user_id
+             LEFT JOIN identities i ON i.user_id = u.id
+             WHERE f.id = ? AND f.user_id = ? AND f.revoked_at IS NULL
+             ORDER BY i.created_at, identity_appid, i.openid",
+        )
+        .bind(family_id)
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("signed_in_user"))?;
+        signed_in_user(rows)
     }
 
     async fn put_ticket(&self, ticket: &TicketRecord) -> StoreResult<()> {

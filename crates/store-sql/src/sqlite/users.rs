@@ -11,7 +11,7 @@ use wxlogin_core::ports::{
 };
 
 use super::{SqliteStore, begin_write, db_err};
-use crate::rows::{IdentitySummaryRow, TicketRow, UserRow, unix};
+use crate::rows::{IdentitySummaryRow, SignedInRow, TicketRow, UserRow, signed_in_user, unix};
 
 /// Binds (appid, openid) to a user, moving it from any other; a known unionid is kept when
 /// the new binding has none (it belongs to the WeChat identity, not to our user).
@@ -153,6 +153,30 @@ impl UserStore for SqliteStore {
         .into_iter()
         .map(IdentitySummaryRow::into_summary)
         .collect()
+    }
+
+    async fn signed_in_user(
+        &self,
+        family_id: &str,
+        user: &UserId,
+    ) -> StoreResult<Option<(UserRecord, Vec<IdentitySummary>)>> {
+        // `user` plus `identities` in their order, joined to the family as `family_active`
+        // sees it: one row per identity, or one with NULL identity columns.
+        let rows = sqlx::query_as::<_, SignedInRow>(
+            "SELECT u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at,
+                    i.appid AS identity_appid, i.unionid AS identity_unionid
+             FROM refresh_families f
+             JOIN users u ON u.id = f.user_id
+             LEFT JOIN identities i ON i.user_id = u.id
+             WHERE f.id = ?1 AND f.user_id = ?2 AND f.revoked_at IS NULL
+             ORDER BY i.created_at, i.appid, i.openid",
+        )
+        .bind(family_id)
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("signed_in_user"))?;
+        signed_in_user(rows)
     }
 
     async fn put_ticket(&self, ticket: &TicketRecord) -> StoreResult<()> {

@@ -55,6 +55,9 @@ stories! {
         openids_differing_only_in_case_are_different_identities,
         text_and_bytes_come_back_exactly_as_stored,
         looking_up_an_identity_says_whether_its_unionid_is_recorded,
+        the_signed_in_user_comes_with_their_identities_as_user_and_identities_read_them,
+        a_revoked_family_signs_in_nobody,
+        an_unknown_family_or_another_users_signs_in_nobody,
     }
     register {
         registering_consumes_the_ticket_and_binds_the_identity,

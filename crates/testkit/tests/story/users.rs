@@ -1,11 +1,12 @@
-//! UserStore: lookups, identity binding, tickets.
+//! UserStore: lookups, identity binding, tickets, the signed-in user.
 
 use wxlogin_core::ids::UserId;
-use wxlogin_core::ports::{IdentitySummary, RegisterOutcome, UserStore};
+use wxlogin_core::ports::{IdentitySummary, RegisterOutcome, TokenStore, UserStore};
+use wxlogin_store_sql::SqlStore;
 
 use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{
-    appid, at, h, identity, new_user, openid, phone_hash, registered, ticket, unionid,
+    appid, at, family, h, identity, new_user, openid, phone_hash, registered, ticket, unionid,
 };
 
 pub async fn a_registered_user_is_found_by_identity_phone_and_id(db: &TestDb) {
@@ -299,4 +300,111 @@ pub async fn looking_up_an_identity_says_whether_its_unionid_is_recorded(db: &Te
             .map(|(found, _)| found.id),
         None
     );
+}
+
+/// `signed_in_user(family, user)` finds the user, as `user` reads them, with `count`
+/// identities, as `identities` reads them (in its order).
+async fn assert_signed_in(store: &SqlStore, family: &str, user: &UserId, count: usize) {
+    let (found, identities) = store
+        .signed_in_user(family, user)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{family} signs in nobody"));
+    let expected = store.user(user).await.unwrap().unwrap();
+    assert_eq!(found.id, expected.id);
+    assert_eq!(found.phone_sealed, expected.phone_sealed);
+    assert_eq!(found.nickname, expected.nickname);
+    assert_eq!(found.avatar_url, expected.avatar_url);
+    assert_eq!(found.created_at, expected.created_at);
+    assert_eq!(identities, store.identities(user).await.unwrap());
+    assert_eq!(identities.len(), count, "{identities:?}");
+}
+
+pub async fn the_signed_in_user_comes_with_their_identities_as_user_and_identities_read_them(
+    db: &TestDb,
+) {
+    let store = db.open(1).await;
+    // Alice has every user column set; Bob has no avatar.
+    let first = identity("wxb", "o-alice", Some("u-alice"));
+    let mut new = new_user(1);
+    new.user.avatar_url = Some("https://example.com/alice.png".to_owned());
+    store.put_ticket(&ticket("t-alice", &first)).await.unwrap();
+    let alice = match store.register(&h("t-alice"), at(1), new, &first).await {
+        Ok(RegisterOutcome::Created(user)) => user,
+        other => panic!("{other:?}"),
+    };
+    let bob_identity = identity("wx1", "o-bob", None);
+    let bob = registered(&store, 2, &bob_identity).await;
+    family(&store, &alice.id, "fam-alice", "r-alice").await;
+    family(&store, &bob.id, "fam-bob", "r-bob").await;
+
+    assert_signed_in(&store, "fam-alice", &alice.id, 1).await;
+    assert_signed_in(&store, "fam-bob", &bob.id, 1).await;
+
+    // Bound in the same second as the first, so the order falls to the appids, which sort
+    // differently byte-wise ("wx_" first) and case-insensitively ("wxb" first).
+    store
+        .bind_identity(&alice.id, &identity("wx_", "o-alice-2", None), at(1))
+        .await
+        .unwrap();
+    assert_signed_in(&store, "fam-alice", &alice.id, 2).await;
+
+    // Bob's only identity moves to Alice: Bob is still signed in, with no identity.
+    store
+        .bind_identity(&alice.id, &bob_identity, at(7))
+        .await
+        .unwrap();
+    assert_signed_in(&store, "fam-bob", &bob.id, 0).await;
+    assert_signed_in(&store, "fam-alice", &alice.id, 3).await;
+}
+
+pub async fn a_revoked_family_signs_in_nobody(db: &TestDb) {
+    let store = db.open(1).await;
+    let alice = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
+    family(&store, &alice.id, "alice-phone", "a1").await;
+    family(&store, &alice.id, "alice-tablet", "a2").await;
+
+    store.revoke_family("alice-phone", at(5)).await.unwrap();
+
+    assert!(
+        store
+            .signed_in_user("alice-phone", &alice.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_signed_in(&store, "alice-tablet", &alice.id, 1).await;
+
+    store.revoke_user(&alice.id, at(6)).await.unwrap();
+
+    assert!(
+        store
+            .signed_in_user("alice-tablet", &alice.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn an_unknown_family_or_another_users_signs_in_nobody(db: &TestDb) {
+    let store = db.open(1).await;
+    let alice = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
+    let bob = registered(&store, 2, &identity("wx1", "o-bob", None)).await;
+    family(&store, &alice.id, "fam-alice", "r-alice").await;
+    family(&store, &bob.id, "fam-bob", "r-bob").await;
+
+    for (family, user) in [
+        ("fam-bob", &alice.id),
+        ("fam-alice", &bob.id),
+        ("fam-unknown", &alice.id),
+        ("", &alice.id),
+        ("fam-alice", &UserId::generate()),
+    ] {
+        assert!(
+            store.signed_in_user(family, user).await.unwrap().is_none(),
+            "{family} signs in {user:?}"
+        );
+    }
+    assert_signed_in(&store, "fam-alice", &alice.id, 1).await;
+    assert_signed_in(&store, "fam-bob", &bob.id, 1).await;
 }
