@@ -114,11 +114,14 @@ pub struct AuthService {
     exchanged: Exchanged,
 }
 
-/// Memory for each per-code outcome cache (login, phone): 8 MiB keeps about 8,000 silent
-/// logins, five minutes of them up to ~25 logins/s per instance and still several seconds at
-/// the ~2,000/s one instance does on a small machine (docs/benchmarks.md). With Redis, the
-/// shared outcome store keeps every outcome for the code's whole lifetime anyway.
-const OUTCOME_CACHE_BYTES: u64 = 8 << 20;
+/// Budget of each per-code outcome cache (login, phone), as counted by `OutcomeCache`: 4 MiB
+/// holds about 3,500 silent logins (~1.2 KiB each with bookkeeping), so five minutes of them
+/// up to ~12 logins/s per instance and still about two seconds at the ~1,800/s one instance
+/// does on a small machine (docs/benchmarks.md), enough for a double tap. Resident memory
+/// is about 2.3 times the budget (measured: 8 MiB cost 19 MiB under the login benchmark), so
+/// both caches stay near 20 MiB. With Redis, the shared outcome store keeps every outcome for
+/// the code's whole lifetime anyway.
+const OUTCOME_CACHE_BYTES: u64 = 4 << 20;
 
 /// What WeChat answered for codes whose use case then failed on our side (store down): a
 /// retry with the same code resumes from here instead of asking WeChat again, which would
