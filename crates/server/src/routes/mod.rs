@@ -135,6 +135,9 @@ async fn observe(req: Request, next: Next) -> Response {
     metrics::counter!("wxlogin_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
     metrics::histogram!("wxlogin_http_request_duration_seconds", "route" => route.clone())
         .record(elapsed.as_secs_f64());
-    tracing::info!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    // Whole microseconds, so the log says `0.161`, not `0.16106099999999998`.
+    let elapsed_ms =
+        u32::try_from(elapsed.as_micros()).map_or(f64::MAX, |us| f64::from(us) / 1000.0);
+    tracing::info!(%method, %route, status, elapsed_ms, "request");
     res
 }
