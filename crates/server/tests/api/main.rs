@@ -20,3 +20,4 @@ mod restart;
 mod secrets;
 mod session_keys;
 mod tokens;
+mod wechat_faults;
