@@ -236,21 +236,28 @@ pub trait SessionStore: Send + Sync {
         now: OffsetDateTime,
     ) -> StoreResult<()>;
     /// What a login stores: [`Self::rotate_session_key`] for the session's (appid, openid)
-    /// with `sealed_key` at `now`, then [`Self::create_session`]. A backend may do both in one
-    /// transaction (the SQL stores do: one commit per login instead of two); this default
-    /// makes the two calls in turn, so a store that keeps sessions elsewhere (Redis) needs
-    /// nothing more. If it fails, the key may have rotated without a session: harmless, as a
-    /// lone rotation is (the client logs in again).
+    /// with `sealed_key` at `now`, then [`Self::create_session`], and for a known user
+    /// `sign_in`: a new refresh family with its first token, as
+    /// [`TokenStore::create_family`] stores it. Returns whether `sign_in` was stored.
+    ///
+    /// A backend that keeps families in the same database does all of it in one transaction
+    /// and returns `true` (the SQL stores: one commit per login). This default makes the two
+    /// session calls in turn and leaves the family to the caller (`false`), so a store that
+    /// keeps sessions elsewhere (Redis) needs nothing more. If it fails, the key may have
+    /// rotated without a session: harmless, as a lone rotation is (the client logs in again).
     async fn open_session(
         &self,
         sealed_key: &[u8],
         session: &SessionRecord,
+        sign_in: Option<(&FamilyRecord, &RefreshRecord)>,
         now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
+        let _ = sign_in;
         let identity = &session.identity;
         self.rotate_session_key(&identity.appid, &identity.openid, sealed_key, now)
             .await?;
-        self.create_session(session).await
+        self.create_session(session).await?;
+        Ok(false)
     }
     /// The session_key history of (appid, openid).
     async fn session_keys(

@@ -275,9 +275,12 @@ impl SessionStore for SqlStore {
         &self,
         sealed_key: &[u8],
         session: &SessionRecord,
+        sign_in: Option<(&FamilyRecord, &RefreshRecord)>,
         now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        self.backend.open_session(sealed_key, session, now).await
+    ) -> StoreResult<bool> {
+        self.backend
+            .open_session(sealed_key, session, sign_in, now)
+            .await
     }
 
     async fn session_keys(

@@ -74,19 +74,29 @@ impl AuthService {
             created_at: now,
             expires_at: now + secs(self.settings.session_ttl),
         };
-        // The new session_key and the session, in one transaction where the store can.
-        self.ports
-            .sessions
-            .open_session(&sealed_key, &session, now)
-            .await?;
-
+        // A known user is signed in: the new session_key, the session and the user's new
+        // refresh family in one transaction where the store can (one commit per login).
         let user = self.known_user(&identity).await?;
-        let (user, tokens) = match user {
-            Some(user) => {
-                let tokens = self.sign_in(&user.id, app).await?;
+        let family = user.as_ref().map(|user| self.new_family(&user.id, app));
+        let stored_family = self
+            .ports
+            .sessions
+            .open_session(
+                &sealed_key,
+                &session,
+                family.as_ref().map(|(family, first, _)| (family, first)),
+                now,
+            )
+            .await?;
+        let (user, tokens) = match (user, family) {
+            (Some(user), Some((family, first, refresh))) => {
+                if !stored_family {
+                    self.ports.tokens.create_family(&family, &first).await?;
+                }
+                let tokens = self.tokens_for(&family, refresh, family.created_at)?;
                 (Some(self.user_view(&user)?), Some(tokens))
             }
-            None => (None, None),
+            _ => (None, None),
         };
         Ok(LoginView {
             session: handle.into_secret(),

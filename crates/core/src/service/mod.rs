@@ -274,6 +274,13 @@ impl AuthService {
 
     /// Starts a refresh family for `user` and issues its first pair of tokens.
     async fn sign_in(&self, user: &UserId, appid: &AppId) -> Result<TokensView, AuthError> {
+        let (family, first, refresh) = self.new_family(user, appid);
+        self.ports.tokens.create_family(&family, &first).await?;
+        self.tokens_for(&family, refresh, family.created_at)
+    }
+
+    /// A new refresh family for `user`, its first token as stored, and that token.
+    fn new_family(&self, user: &UserId, appid: &AppId) -> (FamilyRecord, RefreshRecord, Handle) {
         let now = self.now();
         let family = FamilyRecord {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -282,14 +289,13 @@ impl AuthService {
             created_at: now,
         };
         let refresh = Handle::generate("wxr_");
-        let record = RefreshRecord {
+        let first = RefreshRecord {
             hash: refresh.hash(),
             family_id: family.id.clone(),
             created_at: now,
             expires_at: now + secs(self.settings.refresh_ttl),
         };
-        self.ports.tokens.create_family(&family, &record).await?;
-        self.tokens_for(&family, refresh, now)
+        (family, first, refresh)
     }
 
     fn tokens_for(

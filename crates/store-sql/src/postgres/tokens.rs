@@ -11,34 +11,46 @@ use wxlogin_core::ports::{
 use super::{PgStore, begin, db_err};
 use crate::rows::{FamilyRow, unix};
 
+/// Inserts a new refresh family and its first token in the caller's transaction (also
+/// `open_session`'s, which signs a known user in with the login's commit).
+pub(super) async fn insert_family(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    family: &FamilyRecord,
+    first: &RefreshRecord,
+    op: &'static str,
+) -> StoreResult<()> {
+    if first.family_id != family.id {
+        return Err(StoreError::Other(format!(
+            "{op}: the first token names another family"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(family.id.as_str())
+    .bind(family.user_id.as_str())
+    .bind(family.appid.as_str())
+    .bind(unix(family.created_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err(op))?;
+    sqlx::query("INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(first.hash.0.as_slice())
+        .bind(family.id.as_str())
+        .bind(unix(first.created_at))
+        .bind(unix(first.expires_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err(op))?;
+    Ok(())
+}
+
 #[async_trait]
 impl TokenStore for PgStore {
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
         const OP: &str = "create_family";
-        if first.family_id != family.id {
-            return Err(StoreError::Other(format!(
-                "{OP}: the first token names another family"
-            )));
-        }
         let mut tx = begin(&self.pool, OP).await?;
-        sqlx::query(
-            "INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(family.id.as_str())
-        .bind(family.user_id.as_str())
-        .bind(family.appid.as_str())
-        .bind(unix(family.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err(OP))?;
-        sqlx::query("INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(first.hash.0.as_slice())
-            .bind(family.id.as_str())
-            .bind(unix(first.created_at))
-            .bind(unix(first.expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err(OP))?;
+        insert_family(&mut tx, family, first, OP).await?;
         tx.commit().await.map_err(db_err(OP))
     }
 

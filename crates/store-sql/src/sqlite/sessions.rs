@@ -5,8 +5,11 @@ use sqlx::{Executor, Sqlite};
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::ids::{AppId, OpenId, UnionId};
-use wxlogin_core::ports::{SessionKeys, SessionRecord, SessionStore, StoreResult};
+use wxlogin_core::ports::{
+    FamilyRecord, RefreshRecord, SessionKeys, SessionRecord, SessionStore, StoreResult,
+};
 
+use super::tokens::insert_family;
 use super::{SqliteStore, begin_write, db_err};
 use crate::rows::{SessionKeysRow, SessionRow, unix};
 
@@ -107,8 +110,9 @@ impl SessionStore for SqliteStore {
         &self,
         sealed_key: &[u8],
         session: &SessionRecord,
+        sign_in: Option<(&FamilyRecord, &RefreshRecord)>,
         now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         const OP: &str = "open_session";
         // One `BEGIN IMMEDIATE` transaction: one wait for the write lock and one commit (WAL
         // append) per login instead of two.
@@ -124,7 +128,11 @@ impl SessionStore for SqliteStore {
         )
         .await?;
         insert_session(&mut *tx, session, OP).await?;
-        tx.commit().await.map_err(db_err(OP))
+        if let Some((family, first)) = sign_in {
+            insert_family(&mut tx, family, first, OP).await?;
+        }
+        tx.commit().await.map_err(db_err(OP))?;
+        Ok(sign_in.is_some())
     }
 
     async fn session_keys(

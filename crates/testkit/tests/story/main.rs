@@ -74,6 +74,7 @@ stories! {
         session_keys_are_kept_per_app_and_openid,
         opening_a_session_rotates_the_key_and_stores_the_session_together,
         a_session_that_cannot_be_stored_leaves_the_session_key_unrotated,
+        a_login_of_a_known_user_stores_key_session_and_family_in_one_go,
     }
     tokens {
         a_new_family_is_active_and_an_unknown_one_is_not,

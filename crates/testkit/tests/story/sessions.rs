@@ -1,9 +1,9 @@
 //! SessionStore: sessions and the session_key history.
 
-use wxlogin_core::ports::{SessionRecord, SessionStore};
+use wxlogin_core::ports::{FamilyRecord, RotateOutcome, SessionRecord, SessionStore, TokenStore};
 
 use wxlogin_testkit::TestDb;
-use wxlogin_testkit::fixtures::{appid, at, h, identity, openid};
+use wxlogin_testkit::fixtures::{appid, at, h, identity, openid, refresh, user};
 
 pub async fn a_session_is_live_until_the_second_it_expires(db: &TestDb) {
     let store = db.open(1).await;
@@ -130,14 +130,13 @@ pub async fn opening_a_session_rotates_the_key_and_stores_the_session_together(d
         expires_at: at(created + 3600),
     };
 
-    store
-        .open_session(b"key-1", &session("s1", 0), at(0))
-        .await
-        .unwrap();
-    store
-        .open_session(b"key-2", &session("s2", 10), at(10))
-        .await
-        .unwrap();
+    for (key, name, t) in [(&b"key-1"[..], "s1", 0), (&b"key-2"[..], "s2", 10)] {
+        let signed_in = store
+            .open_session(key, &session(name, t), None, at(t))
+            .await
+            .unwrap();
+        assert!(!signed_in, "nobody to sign in, no family");
+    }
 
     let keys = store.session_keys(&app, &open).await.unwrap().unwrap();
     assert_eq!(
@@ -165,10 +164,13 @@ pub async fn a_session_that_cannot_be_stored_leaves_the_session_key_unrotated(db
         created_at: at(0),
         expires_at: at(3600),
     };
-    store.open_session(b"key-1", &session, at(0)).await.unwrap();
+    store
+        .open_session(b"key-1", &session, None, at(0))
+        .await
+        .unwrap();
 
     // The same handle hash again: the session insert fails, and so the rotation with it.
-    let again = store.open_session(b"key-2", &session, at(10)).await;
+    let again = store.open_session(b"key-2", &session, None, at(10)).await;
 
     assert!(again.is_err());
     let keys = store.session_keys(&app, &open).await.unwrap().unwrap();
@@ -177,4 +179,73 @@ pub async fn a_session_that_cannot_be_stored_leaves_the_session_key_unrotated(db
         (&b"key-1"[..], None)
     );
     assert_eq!(keys.rotated_at, at(0));
+}
+
+pub async fn a_login_of_a_known_user_stores_key_session_and_family_in_one_go(db: &TestDb) {
+    let store = db.open(1).await;
+    let alice = user(&store, 1).await;
+    let me = identity("wx1", "o-1", None);
+    let session = |name: &str| SessionRecord {
+        hash: h(name),
+        identity: me.clone(),
+        created_at: at(0),
+        expires_at: at(3600),
+    };
+    let family = |id: &str| FamilyRecord {
+        id: id.to_owned(),
+        user_id: alice.clone(),
+        appid: appid("wx1"),
+        created_at: at(0),
+    };
+
+    let signed_in = store
+        .open_session(
+            b"key-1",
+            &session("s1"),
+            Some((&family("fam-1"), &refresh("r1", "fam-1", 1000))),
+            at(0),
+        )
+        .await
+        .unwrap();
+
+    assert!(
+        signed_in,
+        "the SQL stores keep the family in the same transaction"
+    );
+    assert!(store.live_session(&h("s1"), at(1)).await.unwrap().is_some());
+    assert!(store.family_active("fam-1").await.unwrap());
+    let rotated = store
+        .rotate_refresh(&h("r1"), &refresh("r2", "", 2000), at(10))
+        .await
+        .unwrap();
+    assert!(
+        matches!(rotated, RotateOutcome::Rotated(ref f) if f.id == "fam-1" && f.user_id == alice),
+        "{rotated:?}"
+    );
+
+    // A family that cannot be stored (its first token names another one) fails the login
+    // whole: no session, no rotation.
+    let broken = store
+        .open_session(
+            b"key-2",
+            &session("s2"),
+            Some((&family("fam-2"), &refresh("r3", "fam-other", 1000))),
+            at(20),
+        )
+        .await;
+    assert!(broken.is_err());
+    assert!(
+        store
+            .live_session(&h("s2"), at(21))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!store.family_active("fam-2").await.unwrap());
+    let keys = store
+        .session_keys(&appid("wx1"), &openid("o-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(keys.current.as_slice(), b"key-1");
 }
