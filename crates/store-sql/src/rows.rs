@@ -82,6 +82,23 @@ impl IdentitySummaryRow {
     }
 }
 
+/// One row of `user_by_identity_and_unionid`: the user's columns as [`UserRow`], and the
+/// unionid the identity records (as `identity_unionid`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserByIdentityRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    identity_unionid: Option<String>,
+}
+
+impl UserByIdentityRow {
+    /// The user, and whether the identity already records `unionid` (always so for `None`).
+    pub(crate) fn into_record(self, unionid: Option<&UnionId>) -> StoreResult<(UserRecord, bool)> {
+        let recorded = unionid.is_none_or(|u| self.identity_unionid.as_deref() == Some(u.as_str()));
+        Ok((self.user.into_record()?, recorded))
+    }
+}
+
 /// One row of `signed_in_user`: the user's columns as [`UserRow`], and one of their
 /// identities as [`IdentitySummaryRow`] under `identity_`-prefixed names, both NULL when the
 /// user has none (the `LEFT JOIN` found nothing).

@@ -1,7 +1,7 @@
 //! [`UserStore`] on MySQL and MariaDB: users, identities, registration tickets.
 
 use async_trait::async_trait;
-use sqlx::{Executor, FromRow, MySql, Row};
+use sqlx::{Executor, MySql};
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::ids::{AppId, OpenId, UnionId, UserId};
@@ -11,7 +11,9 @@ use wxlogin_core::ports::{
 };
 
 use super::{MySqlStore, begin, db_err, is_duplicate_on};
-use crate::rows::{IdentitySummaryRow, SignedInRow, TicketRow, UserRow, signed_in_user, unix};
+use crate::rows::{
+    IdentitySummaryRow, SignedInRow, TicketRow, UserByIdentityRow, UserRow, signed_in_user, unix,
+};
 
 /// Binds (appid, openid) to a user, moving it from any other; a known unionid is kept when
 /// the new binding has none (it belongs to the WeChat identity, not to our user).
@@ -77,24 +79,18 @@ impl UserStore for MySqlStore {
         openid: &OpenId,
         unionid: Option<&UnionId>,
     ) -> StoreResult<Option<(UserRecord, bool)>> {
-        const OP: &str = "user_by_identity";
-        let Some(row) = sqlx::query("SELECT CONVERT(u.id USING utf8mb4) AS id, u.phone_sealed, CONVERT(u.nickname USING utf8mb4) AS nickname,
+        sqlx::query_as::<_, UserByIdentityRow>("SELECT CONVERT(u.id USING utf8mb4) AS id, u.phone_sealed, CONVERT(u.nickname USING utf8mb4) AS nickname,
                     CONVERT(u.avatar_url USING utf8mb4) AS avatar_url, u.created_at,
                     CONVERT(i.unionid USING utf8mb4) AS identity_unionid
              FROM identities i JOIN users u ON u.id = i.user_id
              WHERE i.appid = ? AND i.openid = ?")
-            .bind(appid.as_str())
-            .bind(openid.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err(OP))?
-        else {
-            return Ok(None);
-        };
-        let stored: Option<String> = row.try_get("identity_unionid").map_err(db_err(OP))?;
-        let user = UserRow::from_row(&row).map_err(db_err(OP))?.into_record()?;
-        let recorded = unionid.is_none_or(|u| stored.as_deref() == Some(u.as_str()));
-        Ok(Some((user, recorded)))
+        .bind(appid.as_str())
+        .bind(openid.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("user_by_identity"))?
+        .map(|row| row.into_record(unionid))
+        .transpose()
     }
 
     async fn user_by_unionid(&self, unionid: &UnionId) -> StoreResult<Option<UserRecord>> {

@@ -1,7 +1,7 @@
 //! [`UserStore`] on SQLite: users, identities, registration tickets.
 
 use async_trait::async_trait;
-use sqlx::{Executor, FromRow, Row, Sqlite};
+use sqlx::{Executor, Sqlite};
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::ids::{AppId, OpenId, UnionId, UserId};
@@ -11,7 +11,9 @@ use wxlogin_core::ports::{
 };
 
 use super::{SqliteStore, begin_write, db_err};
-use crate::rows::{IdentitySummaryRow, SignedInRow, TicketRow, UserRow, signed_in_user, unix};
+use crate::rows::{
+    IdentitySummaryRow, SignedInRow, TicketRow, UserByIdentityRow, UserRow, signed_in_user, unix,
+};
 
 /// Binds (appid, openid) to a user, moving it from any other; a known unionid is kept when
 /// the new binding has none (it belongs to the WeChat identity, not to our user).
@@ -72,8 +74,7 @@ impl UserStore for SqliteStore {
         openid: &OpenId,
         unionid: Option<&UnionId>,
     ) -> StoreResult<Option<(UserRecord, bool)>> {
-        const OP: &str = "user_by_identity";
-        let Some(row) = sqlx::query(
+        sqlx::query_as::<_, UserByIdentityRow>(
             "SELECT u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at,
                     i.unionid AS identity_unionid
              FROM identities i JOIN users u ON u.id = i.user_id
@@ -83,14 +84,9 @@ impl UserStore for SqliteStore {
         .bind(openid.as_str())
         .fetch_optional(&self.pool)
         .await
-        .map_err(db_err(OP))?
-        else {
-            return Ok(None);
-        };
-        let stored: Option<String> = row.try_get("identity_unionid").map_err(db_err(OP))?;
-        let user = UserRow::from_row(&row).map_err(db_err(OP))?.into_record()?;
-        let recorded = unionid.is_none_or(|u| stored.as_deref() == Some(u.as_str()));
-        Ok(Some((user, recorded)))
+        .map_err(db_err("user_by_identity"))?
+        .map(|row| row.into_record(unionid))
+        .transpose()
     }
 
     async fn user_by_unionid(&self, unionid: &UnionId) -> StoreResult<Option<UserRecord>> {
