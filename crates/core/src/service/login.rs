@@ -76,27 +76,31 @@ impl AuthService {
         };
         // A known user is signed in: the new session_key, the session and the user's new
         // refresh family in one transaction where the store can (one commit per login).
-        let user = self.known_user(&identity).await?;
-        let family = user.as_ref().map(|user| self.new_family(&user.id, app));
+        let signed_in = self.known_user(&identity).await?.map(|user| {
+            let family = self.new_family(&user.id, app);
+            (user, family)
+        });
         let stored_family = self
             .ports
             .sessions
             .open_session(
                 &sealed_key,
                 &session,
-                family.as_ref().map(|(family, first, _)| (family, first)),
+                signed_in
+                    .as_ref()
+                    .map(|(_, (family, first, _))| (family, first)),
                 now,
             )
             .await?;
-        let (user, tokens) = match (user, family) {
-            (Some(user), Some((family, first, refresh))) => {
+        let (user, tokens) = match signed_in {
+            Some((user, (family, first, refresh))) => {
                 if !stored_family {
                     self.ports.tokens.create_family(&family, &first).await?;
                 }
                 let tokens = self.tokens_for(&family, refresh, family.created_at)?;
                 (Some(self.user_view(&user)?), Some(tokens))
             }
-            _ => (None, None),
+            None => (None, None),
         };
         Ok(LoginView {
             session: handle.into_secret(),
