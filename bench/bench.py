@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "lua"
 DOC = ROOT / "docs" / "benchmarks.md"
 APPID = "wx0000000000000001"
-SECRET = "dev-secret-not-for-production"
+# `serve --config` refuses the published dev secret: the bench app has a secret of its own.
+SECRET = "0123456789abcdef0123456789abcdef"
 SCENARIOS = ["ceiling", "healthz", "me", "refresh", "phone-legacy", "phone", "login"]
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 HTTP_TIMEOUT = 30
@@ -154,7 +155,7 @@ class Bench:
 
     def start(self):
         a = self.args
-        self.sim_port, self.api_port = free_port(), free_port()
+        self.sim_port, self.api_port, self.admin_port = free_port(), free_port(), free_port()
         key = subprocess.run([str(self.bin), "gen-master-key"], check=True, capture_output=True,
                              text=True, timeout=30).stdout
         (self.data / "master.key").write_text(key)
@@ -163,6 +164,7 @@ class Bench:
         cfg = [
             f'public_url = "http://127.0.0.1:{self.api_port}"',
             "[http]", 'host = "127.0.0.1"', f"port = {self.api_port}",
+            "[admin]", 'host = "127.0.0.1"', f"port = {self.admin_port}",
             "[database]", f'url = "{db}"',
         ]
         if a.redis_url:
@@ -180,7 +182,7 @@ class Bench:
 
         env = dict(os.environ, RUST_LOG=a.sim_log)
         self.sim = subprocess.Popen(
-            [str(self.bin), "sim", "--port", str(self.sim_port)],
+            [str(self.bin), "sim", "--port", str(self.sim_port), "--app", f"{APPID}:{SECRET}"],
             stdout=open(self.out / "sim.log", "wb"), stderr=subprocess.STDOUT, env=env,
             start_new_session=True)
         self.procs.append(self.sim)

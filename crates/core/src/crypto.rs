@@ -53,6 +53,18 @@ impl MasterKey {
         Self(Zeroizing::new(key))
     }
 
+    /// Whether the key looks made by hand rather than drawn at random: fewer than 12
+    /// distinct byte values among the 32 (all zeros, a repeated pattern, a short ASCII
+    /// phrase padded out). 32 random bytes have about 30 distinct values; fewer than 12
+    /// happens with odds far below 2^-60.
+    pub fn is_low_entropy(&self) -> bool {
+        let mut seen = [false; 256];
+        for &b in self.0.iter() {
+            seen[usize::from(b)] = true;
+        }
+        seen.iter().filter(|&&s| s).count() < 12
+    }
+
     /// Standard base64, for writing a generated key to a file.
     pub fn to_base64(&self) -> String {
         STANDARD.encode(*self.0)

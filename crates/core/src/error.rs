@@ -143,9 +143,19 @@ impl AuthError {
     }
 
     /// Whether this outcome may be remembered for a code: everything WeChat decided, but not
-    /// our own outages (a retry after the store recovers deserves a real attempt).
+    /// our own outages (a retry after the store recovers deserves a real attempt) nor our own
+    /// rate limits (a retry after `Retry-After` must be served, not refused again for the
+    /// code's five minutes).
     pub fn is_cacheable(&self) -> bool {
-        !matches!(self, Self::Unavailable | Self::Internal(_))
+        !matches!(
+            self,
+            Self::Unavailable
+                | Self::Internal(_)
+                | Self::RateLimited {
+                    wechat_errcode: None,
+                    ..
+                }
+        )
     }
 
     /// Maps a failed login-code exchange.

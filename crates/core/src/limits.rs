@@ -123,6 +123,52 @@ impl RateLimiter for MemoryRateLimiter {
     }
 }
 
+/// [`AttemptCounter`](crate::ports::AttemptCounter) in process memory, for one instance.
+///
+/// Bounded: at most `capacity` keys (moka evicts the least useful first). Keys come from
+/// authenticated sessions (one per WeChat user's session_key), so filling it takes that many
+/// real WeChat logins; eviction only ever forgets a count.
+pub struct MemoryAttempts {
+    counts: moka::sync::Cache<[u8; 32], (u32, std::time::Instant)>,
+}
+
+impl MemoryAttempts {
+    /// Keys kept at most.
+    pub const DEFAULT_CAPACITY: u64 = 100_000;
+
+    /// An empty counter holding at most `capacity` keys.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            counts: moka::sync::Cache::builder().max_capacity(capacity).build(),
+        }
+    }
+}
+
+impl Default for MemoryAttempts {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+#[async_trait]
+impl crate::ports::AttemptCounter for MemoryAttempts {
+    async fn failures(&self, key: &[u8; 32]) -> StoreResult<u32> {
+        Ok(match self.counts.get(key) {
+            Some((n, until)) if std::time::Instant::now() < until => n,
+            _ => 0,
+        })
+    }
+
+    async fn record_failure(&self, key: &[u8; 32], ttl: Duration) -> StoreResult<u32> {
+        let now = std::time::Instant::now();
+        let entry = self.counts.entry(*key).and_upsert_with(|old| match old {
+            Some(e) if now < e.value().1 => (e.value().0.saturating_add(1), e.value().1),
+            _ => (1, now + ttl),
+        });
+        Ok(entry.into_value().0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +234,34 @@ mod tests {
     #[tokio::test]
     async fn a_failing_limiter_lets_requests_through() {
         assert_eq!(check(&Broken, LimitKind::Ip, "k", Some(RATE)).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn memory_attempts_count_per_key_and_expire_from_the_first_failure() {
+        use crate::ports::AttemptCounter as _;
+        let counter = MemoryAttempts::new(100);
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(counter.failures(&a).await.unwrap(), 0);
+        for n in 1..=3 {
+            assert_eq!(
+                counter
+                    .record_failure(&a, Duration::from_secs(60))
+                    .await
+                    .unwrap(),
+                n
+            );
+        }
+        assert_eq!(counter.failures(&a).await.unwrap(), 3);
+        assert_eq!(counter.failures(&b).await.unwrap(), 0);
+        counter.record_failure(&b, Duration::ZERO).await.unwrap();
+        assert_eq!(counter.failures(&b).await.unwrap(), 0, "expired at once");
+        assert_eq!(
+            counter
+                .record_failure(&b, Duration::from_secs(60))
+                .await
+                .unwrap(),
+            1,
+            "a new count"
+        );
     }
 }

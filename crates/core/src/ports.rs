@@ -476,3 +476,14 @@ pub trait RevocationList: Send + Sync {
     /// Whether the family is marked revoked.
     async fn is_revoked(&self, family_id: &str) -> StoreResult<bool>;
 }
+
+/// Failed attempts counted per key, for caps that hold until something changes the key (the
+/// legacy-decrypt cap: per session_key, so a new login code starts a fresh count). Per
+/// instance in memory, or shared through Redis when several instances run.
+#[async_trait]
+pub trait AttemptCounter: Send + Sync {
+    /// The failures counted under `key` (0 when none, or when they expired).
+    async fn failures(&self, key: &[u8; 32]) -> StoreResult<u32>;
+    /// Counts one more failure under `key`, kept `ttl` from the first one; the new count.
+    async fn record_failure(&self, key: &[u8; 32], ttl: std::time::Duration) -> StoreResult<u32>;
+}

@@ -215,11 +215,20 @@ impl KeyRing {
     }
 
     /// Adds a key one generation above the newest; returns its kid.
+    ///
+    /// First opens every stored key with `sealer` and refuses ([`KeyRingError::Sealed`],
+    /// nothing written) when one does not open: a rotation run with another master key than
+    /// the deployment's would store a key no instance can open, and the next restart fail.
     pub async fn rotate(
         store: &dyn KeyStore,
         sealer: &Sealer,
         now: OffsetDateTime,
     ) -> Result<String, KeyRingError> {
+        for record in store.signing_keys().await? {
+            sealer
+                .open(&seal_context(&record.kid), &record.private_sealed)
+                .map_err(|_| KeyRingError::Sealed(record.kid.clone()))?;
+        }
         loop {
             let next = store
                 .signing_keys()

@@ -1,5 +1,5 @@
 //! The `wxlogin` command line: `serve`, `sim`, `migrate`, `copy-data`, `keys rotate`,
-//! `gen-master-key`.
+//! `keys list`, `gen-master-key`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use wxlogin_wechat_sim::{Sim, SimApp, SimConfig};
 
 use crate::config::{self, RawConfig, Settings};
 use crate::dev::{self, DevOptions};
+use crate::serve::display_addr;
 use crate::startup::{self, Application, Overrides};
 use crate::telemetry::{self, LogFormat};
 
@@ -64,7 +65,10 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum KeysAction {
     /// Add a new signing key; new tokens are signed with it, older ones still verify.
+    /// Refuses, writing nothing, when the configured master key cannot open the stored keys.
     Rotate(TargetArgs),
+    /// List the signing keys: kid, algorithm, state and creation time.
+    List(TargetArgs),
 }
 
 /// Which deployment a maintenance command acts on.
@@ -110,6 +114,10 @@ pub struct ServeArgs {
     /// API port (dev mode default 9012; otherwise `http.port`).
     #[arg(long)]
     pub port: Option<u16>,
+    /// The admin listener's port (`/metrics`; default 9013, otherwise `admin.port`). It
+    /// always binds `admin.host`, loopback by default, whatever `--host` says.
+    #[arg(long)]
+    pub admin_port: Option<u16>,
     /// The simulator's port in dev mode.
     #[arg(long, default_value_t = 9100)]
     pub sim_port: u16,
@@ -159,6 +167,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("added signing key {kid}; running instances pick it up when they reload keys");
             Ok(())
         }
+        Command::Keys {
+            action: KeysAction::List(target),
+        } => {
+            let settings = target_settings(&target)?;
+            let store = startup::open_store(&settings).await?;
+            print!("{}", list_keys(store.as_ref(), &settings).await?);
+            Ok(())
+        }
         Command::GenMasterKey => {
             println!(
                 "{}",
@@ -167,6 +183,44 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// `keys list`: one line per stored key, oldest first. States: `current` signs new tokens;
+/// `retiring` still verifies the tokens it signed; `retired` is no longer loaded.
+async fn list_keys(
+    store: &dyn wxlogin_core::ports::KeyStore,
+    settings: &Settings,
+) -> Result<String, CliError> {
+    use std::fmt::Write as _;
+    let now = time::OffsetDateTime::now_utc();
+    let mut records = store.signing_keys().await?;
+    records.sort_by_key(|r| r.generation);
+    let policy = startup::key_policy(settings);
+    let live: Vec<String> =
+        wxlogin_core::tokens::live_records(records.clone(), policy.retire_after, now)
+            .into_iter()
+            .map(|r| r.kid)
+            .collect();
+    let newest = records.last().map(|r| r.kid.clone());
+    let mut out = format!(
+        "{:<45} {:<6} {:<9} {}\n",
+        "kid", "alg", "state", "created_at"
+    );
+    for r in &records {
+        let state = if Some(&r.kid) == newest.as_ref() {
+            "current"
+        } else if live.contains(&r.kid) {
+            "retiring"
+        } else {
+            "retired"
+        };
+        let created = r
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let _ = writeln!(out, "{:<45} {:<6} {:<9} {created}", r.kid, "EdDSA", state);
+    }
+    Ok(out)
 }
 
 /// Copies every durable table from `--from` into `--to` and prints the rows copied per table.
@@ -237,9 +291,13 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         if let Some(port) = args.port {
             raw.http.port = port;
         }
+        if let Some(port) = args.admin_port {
+            raw.admin.port = port;
+        }
         let settings = Settings::from_raw(raw, None)?;
+        config::check_production(&settings)?;
         let app = Application::build(&settings, Overrides::default()).await?;
-        tracing::info!(addr = %app.local_addr(), issuer = %settings.issuer(), "wxlogin listening");
+        tracing::info!(addr = %app.local_addr(), admin = %app.admin_addr(), issuer = %settings.issuer(), "wxlogin listening");
         app.run(stopped()).await?;
         return Ok(());
     }
@@ -250,24 +308,24 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         sim_port: args.sim_port,
         data_dir: args.data_dir.clone(),
     };
-    let raw = config::load(dev::base_config(&opts), args.config.as_deref())?;
+    let mut raw = config::load(dev::base_config(&opts), args.config.as_deref())?;
+    if let Some(port) = args.admin_port {
+        raw.admin.port = port;
+    }
+    dev::check_dev_config(&raw)?;
     let settings = Settings::from_raw(raw, Some(dev::master_key(&opts.data_dir)?))?;
-    let sim = dev::start_simulator(opts.host, opts.sim_port, stopped())
+    let sim = dev::start_simulator(opts.sim_port, stopped())
         .await
         .map_err(|e| format!("cannot start the simulator on port {}: {e}", opts.sim_port))?;
     let app = Application::build(&settings, Overrides::default()).await?;
     let api = format!("http://{}", display_addr(app.local_addr()));
-    println!("{}", dev::banner(&api, &sim.base_url(), &opts.data_dir));
+    let admin = format!("http://{}", display_addr(app.admin_addr()));
+    println!(
+        "{}",
+        dev::banner(&api, &admin, &sim.base_url(), &opts.data_dir)
+    );
     app.run(stopped()).await?;
     Ok(())
-}
-
-fn display_addr(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port())
-    } else {
-        addr
-    }
 }
 
 async fn sim(args: SimArgs) -> Result<(), CliError> {

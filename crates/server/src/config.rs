@@ -50,6 +50,9 @@ pub struct RawConfig {
     /// `[http]`.
     #[serde(default)]
     pub http: HttpSection,
+    /// `[admin]`: the private listener (metrics; later the admin API and console).
+    #[serde(default)]
+    pub admin: AdminSection,
     /// `[database]`.
     #[serde(default)]
     pub database: DatabaseSection,
@@ -89,6 +92,16 @@ pub struct HttpSection {
     pub port: u16,
     /// Whole-request time limit, seconds.
     pub request_timeout_secs: u64,
+    /// How long a client may take to send a request head, seconds, counted from when the
+    /// server waits for it: from the accept, or from the previous response on a keep-alive
+    /// connection (so it is the idle limit too). Closes slowloris connections.
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once on the public listener; more are answered 503 and closed.
+    /// Keep it below the process' file-descriptor limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// On SIGTERM: how long requests in flight may take to finish before their connections
+    /// are dropped and the process exits, seconds.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for HttpSection {
@@ -97,6 +110,28 @@ impl Default for HttpSection {
             host: "0.0.0.0".into(),
             port: 9012,
             request_timeout_secs: 15,
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[admin]`: where `/metrics` (and the admin API) listen. Never the public listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Bind address; loopback by default. Anything else must be a private network.
+    pub host: String,
+    /// Bind port.
+    pub port: u16,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 9013,
         }
     }
 }
@@ -179,6 +214,9 @@ pub struct WeChatSection {
     pub breaker_failures: u32,
     /// How long an open breaker answers 503 at once before one probe call is let through.
     pub breaker_open_secs: u64,
+    /// Before trusting a legacy `encrypted_data` payload, ask WeChat whether it issued it
+    /// (`checkencryptedmsg`): one more WeChat call per legacy phone verification.
+    pub verify_legacy_payloads: bool,
 }
 
 impl Default for WeChatSection {
@@ -189,6 +227,7 @@ impl Default for WeChatSection {
             request_timeout_ms: 5000,
             breaker_failures: wxlogin_wechat::breaker::DEFAULT_FAILURE_THRESHOLD,
             breaker_open_secs: wxlogin_wechat::breaker::DEFAULT_COOL_DOWN.as_secs(),
+            verify_legacy_payloads: false,
         }
     }
 }
@@ -299,6 +338,9 @@ pub struct RateLimitsSection {
     pub per_phone_burst: u32,
     /// CIDRs whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// IPv6 clients are limited per network of this prefix length (one subscriber usually
+    /// holds a whole /64), IPv4 clients per address.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for RateLimitsSection {
@@ -311,6 +353,7 @@ impl Default for RateLimitsSection {
             per_phone_per_second: 1,
             per_phone_burst: 10,
             trusted_proxies: Vec::new(),
+            ipv6_prefix: 64,
         }
     }
 }
@@ -356,6 +399,7 @@ impl RateLimitsSection {
             per_phone_per_second: 0,
             per_phone_burst: 0,
             trusted_proxies: Vec::new(),
+            ipv6_prefix: 64,
         }
     }
 }
@@ -399,6 +443,76 @@ pub fn load(base: RawConfig, file: Option<&Path>) -> Result<RawConfig, ConfigErr
         .map_err(|e| ConfigError::Load(Box::new(e)))
 }
 
+/// The checks `serve --config` adds to [`Settings::from_raw`] for a real deployment: no
+/// published or malformed secrets, no guessable master key. Warns (does not refuse) when a
+/// secret file can be read by its group or by others.
+///
+/// AppSecrets must be WeChat's format (32 hex characters) unless `wechat.base_url` is a
+/// loopback address (a simulator, whose apps may use any secret).
+pub fn check_production(settings: &Settings) -> Result<(), ConfigError> {
+    let simulated = is_loopback_url(&settings.wechat_base_url);
+    for (i, (_, secret)) in settings.apps.iter().enumerate() {
+        let secret = secret.expose_secret();
+        if secret == crate::dev::DEV_SECRET {
+            return Err(invalid(
+                format!("apps[{i}].secret"),
+                "is the published dev secret; use the app's own AppSecret",
+            ));
+        }
+        let appsecret_format = secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit());
+        if !simulated && !appsecret_format {
+            return Err(invalid(
+                format!("apps[{i}].secret"),
+                "is not an AppSecret (32 hex characters, from the mini program's admin console)",
+            ));
+        }
+    }
+    if settings.master_key.is_low_entropy() {
+        return Err(invalid(
+            "secrets.master_key",
+            "looks hand-made (too few distinct bytes); create one with `wxlogin gen-master-key`",
+        ));
+    }
+    let raw = &settings.raw;
+    let files = raw
+        .apps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| Some((format!("apps[{i}].secret_file"), a.secret_file.as_ref()?)))
+        .chain(
+            [
+                (
+                    "secrets.master_key_file",
+                    raw.secrets.master_key_file.as_ref(),
+                ),
+                ("database.url_file", raw.database.url_file.as_ref()),
+                ("redis.url_file", raw.redis.url_file.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, p)| Some((k.to_owned(), p?))),
+        );
+    for (key, path) in files {
+        warn_if_shared(&key, path);
+    }
+    Ok(())
+}
+
+/// Logs a warning when `path` can be read by its group or by others.
+fn warn_if_shared(key: &str, path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(key, file = %path.display(), mode = format!("{mode:o}"), "a secret file is readable by group or others; chmod 600 it");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (key, path);
+}
+
 /// The configuration, checked and converted to domain types.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -410,6 +524,10 @@ pub struct Settings {
     pub port: u16,
     /// Whole-request limit.
     pub request_timeout: std::time::Duration,
+    /// Connection handling of the public listener.
+    pub serve: crate::serve::ServeOptions,
+    /// The admin listener's address.
+    pub admin_addr: std::net::SocketAddr,
     /// Database URL (may hold a password: never print it).
     pub database_url: DatabaseUrl,
     /// Pool size.
@@ -523,6 +641,26 @@ impl Settings {
             .host
             .parse()
             .map_err(|_| invalid("http.host", "must be an IP address"))?;
+        let admin_host: IpAddr = raw
+            .admin
+            .host
+            .parse()
+            .map_err(|_| invalid("admin.host", "must be an IP address"))?;
+        if raw.http.header_read_timeout_secs == 0 || raw.http.header_read_timeout_secs > 60 {
+            return Err(invalid(
+                "http.header_read_timeout_secs",
+                "must be between 1 and 60",
+            ));
+        }
+        if raw.http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be positive"));
+        }
+        if raw.rate_limits.ipv6_prefix == 0 || raw.rate_limits.ipv6_prefix > 128 {
+            return Err(invalid(
+                "rate_limits.ipv6_prefix",
+                "must be between 1 and 128",
+            ));
+        }
 
         let db = secret_value(
             "database.url",
@@ -628,6 +766,14 @@ impl Settings {
             host,
             port: raw.http.port,
             request_timeout: std::time::Duration::from_secs(raw.http.request_timeout_secs.max(1)),
+            serve: crate::serve::ServeOptions {
+                header_read_timeout: std::time::Duration::from_secs(
+                    raw.http.header_read_timeout_secs,
+                ),
+                max_connections: raw.http.max_connections,
+                shutdown_grace: std::time::Duration::from_secs(raw.http.shutdown_grace_secs),
+            },
+            admin_addr: std::net::SocketAddr::new(admin_host, raw.admin.port),
             database_url: DatabaseUrl::new(db),
             database_max_connections: raw.database.max_connections.max(1),
             wechat_base_url,

@@ -57,13 +57,65 @@ pub fn base_config(opts: &DevOptions) -> RawConfig {
         "sqlite://{}",
         opts.data_dir.join("wxlogin.db").display()
     ));
-    raw.wechat.base_url = format!("http://{}", SocketAddr::new(public_host, opts.sim_port));
+    // The simulator hands out codes for anyone's phone number: it only ever listens on
+    // loopback, whatever `--host` says.
+    raw.wechat.base_url = format!("http://{}", SocketAddr::new(LOOPBACK, opts.sim_port));
     raw
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// Dev mode runs the simulator and the published dev secret: a config file layered over it
+/// must not turn it into something that talks to real WeChat or serves a real app.
+pub fn check_dev_config(raw: &RawConfig) -> Result<(), crate::config::ConfigError> {
+    let refuse = |key: &str, problem: &str| crate::config::ConfigError::Invalid {
+        key: key.into(),
+        problem: format!(
+            "{problem} (serve --dev is for the simulator only; use `serve --config` for a real deployment)"
+        ),
+    };
+    if raw.apps.iter().any(|app| app.appid != DEV_APPID) {
+        return Err(refuse("apps", "names an app other than the dev app"));
+    }
+    match url::Url::parse(&raw.wechat.base_url) {
+        Ok(url)
+            if url.scheme() == "http"
+                && matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback()) => {}
+        _ => {
+            return Err(refuse(
+                "wechat.base_url",
+                "must be the loopback simulator's http address",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and its parents) with mode 0700 when it does not exist: it will hold the
+/// database (openids in clear) and the master key. An existing directory is left as it is,
+/// with a warning when others can read it.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is readable by others; chmod 700 it");
+            }
+        }
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Reads `<data_dir>/master.key`, creating it (mode 0600) on first start.
 pub fn master_key(data_dir: &Path) -> std::io::Result<MasterKey> {
-    std::fs::create_dir_all(data_dir)?;
+    private_dir(data_dir)?;
     let path = data_dir.join("master.key");
     if path.exists() {
         let text = std::fs::read_to_string(&path)?;
@@ -86,25 +138,25 @@ pub fn master_key(data_dir: &Path) -> std::io::Result<MasterKey> {
     Ok(key)
 }
 
-/// Starts the simulator with the dev app.
+/// Starts the simulator with the dev app, on loopback only.
 pub async fn start_simulator(
-    host: IpAddr,
     port: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<SimHandle> {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, port)).await?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(LOOPBACK, port)).await?;
     let sim = Sim::new(SimConfig::with_apps(vec![SimApp::dev()]));
     wxlogin_wechat_sim::spawn(listener, sim, shutdown).await
 }
 
 /// What `serve --dev` prints at start: where everything is and how to walk the flow.
-pub fn banner(api: &str, sim: &str, data_dir: &Path) -> String {
+pub fn banner(api: &str, admin: &str, sim: &str, data_dir: &Path) -> String {
     format!(
         r#"
 wxlogin dev mode: SQLite + the built-in WeChat simulator. Not for production.
 
   API           {api}
-  simulator     {sim}   (WeChat's paths + control API under /_sim/v1/)
+  admin         {admin}   (/metrics; never expose it publicly)
+  simulator     {sim}   (WeChat's paths + control API under /_sim/v1/, loopback only)
   dev app       appid {DEV_APPID}, secret {DEV_SECRET}, registration open
   data          {data} (users, sessions and signing keys survive a restart)
 

@@ -7,7 +7,9 @@
 //! * [`cli`]: the `wxlogin` command line.
 //! * [`config`]: the TOML file, environment overrides, secret files, checks.
 //! * [`startup`]: [`startup::Application`]: build (store, keys, WeChat, router), then run.
-//! * [`routes`]: the endpoints and the middleware around them.
+//! * [`routes`]: the endpoints and the middleware around them; [`routes::admin_router`] for
+//!   the admin listener.
+//! * [`serve`]: the accept loop: header-read deadline, connection cap, shutdown deadline.
 //! * [`error`]: [`error::ApiError`], the contract's error body and statuses.
 //! * [`extract`]: JSON bodies and bearer tokens, failing with the contract's codes.
 //! * [`openapi`]: `GET /openapi.json`, the contract as OpenAPI, generated from the code.
@@ -26,5 +28,6 @@ pub mod openapi;
 pub mod redact;
 pub mod request_id;
 pub mod routes;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;

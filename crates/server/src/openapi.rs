@@ -36,7 +36,7 @@ pub struct AuthApi;
 /// The operations of `/.well-known/*`; `routes::wellknown` implements [`OpenApi`] for it.
 pub struct WellKnownApi;
 
-/// `/healthz`, `/readyz` and `/metrics`; `routes::ops` implements [`OpenApi`] for it.
+/// `/healthz` and `/readyz` (`/metrics` is on the admin listener, outside this document); `routes::ops` implements [`OpenApi`] for it.
 pub struct OpsApi;
 
 /// The name of the bearer security scheme that `/v1/me` and `/v1/logout` require.
@@ -56,7 +56,7 @@ pub const BEARER: &str = "bearer";
         (name = "login", description = "wx.login, phone proof, registration"),
         (name = "tokens", description = "Refresh, logout and the signed-in user"),
         (name = "discovery", description = "For services that verify our tokens"),
-        (name = "ops", description = "Health, readiness, metrics, this document"),
+        (name = "ops", description = "Health, readiness, this document"),
     ),
 )]
 struct ApiDoc;

@@ -11,6 +11,7 @@ use wxlogin_core::ports::{Clock, RateLimiter, SystemClock};
 use wxlogin_core::service::AuthSettings;
 use wxlogin_core::tokens::{KeyPolicy, KeyRing};
 use wxlogin_core::{AuthService, Ports};
+use wxlogin_store_redis::attempts::RedisAttempts;
 use wxlogin_store_redis::lease::{LeaseOptions, LeaseStatus, RedisTokenSource};
 use wxlogin_store_redis::limits::RedisRateLimiter;
 use wxlogin_store_redis::outcomes::RedisOutcomes;
@@ -22,6 +23,7 @@ use wxlogin_wechat::{ClientConfig, WeChatAdapter, WeChatClient};
 
 use crate::config::Settings;
 use crate::routes::{self, AddressLimit, AppState, SharedHealth};
+use crate::serve::{self, ServeOptions};
 use crate::telemetry;
 
 /// Start-up failed; the message says what to fix.
@@ -61,6 +63,10 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     router: axum::Router,
+    admin_listener: TcpListener,
+    admin_addr: SocketAddr,
+    admin_router: axum::Router,
+    serve: ServeOptions,
     store: Arc<SqlStore>,
     auth: Arc<AuthService>,
     key_policy: KeyPolicy,
@@ -68,6 +74,14 @@ pub struct Application {
 
 /// Opens the database named in the settings and runs the migrations.
 pub async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>, StartupError> {
+    if let Some(path) = sqlite_path(settings.database_url.expose_secret()) {
+        private_sqlite_file(&path).map_err(|e| {
+            wxlogin_core::ports::StoreError::Other(format!(
+                "cannot create the SQLite file {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
     let opts = ConnectOptions {
         max_connections: settings.database_max_connections,
         acquire_timeout: std::time::Duration::from_millis(
@@ -115,6 +129,7 @@ impl Application {
                     outcomes: None,
                     limiter: None,
                     revocations: None,
+                    attempts: None,
                 };
                 let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
                 (ports, limiter, None)
@@ -150,6 +165,7 @@ impl Application {
                     outcomes: Some(Arc::new(RedisOutcomes::new(redis.clone()))),
                     limiter: None,
                     revocations: Some(Arc::new(RedisRevocations::new(redis.clone()))),
+                    attempts: Some(Arc::new(RedisAttempts::new(redis.clone()))),
                 };
                 let shared = SharedHealth {
                     redis: Arc::new(redis),
@@ -178,21 +194,24 @@ impl Application {
                 limiter,
                 per_address: settings.rate_limits.ip,
                 trusted_proxies: settings.trusted_proxies.clone().into(),
+                ipv6_prefix: settings.raw.rate_limits.ipv6_prefix,
             },
             shared,
         };
 
-        let addr = SocketAddr::new(settings.host, settings.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?;
+        let (listener, addr) = bind(SocketAddr::new(settings.host, settings.port)).await?;
+        let (admin_listener, admin_addr) = bind(settings.admin_addr).await?;
+        if !admin_addr.ip().is_loopback() {
+            tracing::warn!(addr = %admin_addr, "the admin listener is not on a loopback address: keep it off public networks");
+        }
         Ok(Self {
             listener,
             addr,
-            router: routes::router(state),
+            router: routes::router(state.clone()),
+            admin_listener,
+            admin_addr,
+            admin_router: routes::admin_router(state),
+            serve: settings.serve,
             store,
             auth,
             key_policy,
@@ -204,12 +223,18 @@ impl Application {
         self.addr
     }
 
+    /// Where the admin listener (`/metrics`) listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
     /// The use cases, for tests that want to reach behind the HTTP layer.
     pub fn auth(&self) -> Arc<AuthService> {
         self.auth.clone()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests and closes the pool.
+    /// Serves both listeners until `shutdown` completes, then lets requests in flight finish
+    /// within `http.shutdown_grace_secs`, drops what is left, and closes the pool.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -221,18 +246,90 @@ impl Application {
             self.auth.clone(),
             self.key_policy.clone(),
         ));
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let admin_options = ServeOptions {
+            max_connections: ADMIN_MAX_CONNECTIONS,
+            ..self.serve
+        };
+        let (served, admin) = tokio::join!(
+            serve::serve(
+                "api",
+                self.listener,
+                self.router,
+                self.serve,
+                stopped(stop_rx.clone())
+            ),
+            serve::serve(
+                "admin",
+                self.admin_listener,
+                self.admin_router,
+                admin_options,
+                stopped(stop_rx)
+            ),
+        );
+        let served = served.and(admin);
         purge.abort();
         reload.abort();
         store.close().await;
         served
     }
+}
+
+/// The file a `sqlite:` URL names, if any (not for `sqlite::memory:`).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
+/// Creates the SQLite file (and its directory, 0700) with mode 0600 before SQLite opens it:
+/// it holds openids in clear, and SQLite gives its `-wal` and `-shm` files the database
+/// file's mode. An existing file is left as it is, with a warning when others can read it.
+fn private_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::dev::private_dir(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!(file = %path.display(), mode = format!("{mode:o}"), "the database file is readable by others; chmod 600 it");
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The admin listener serves a few scrapers and operators.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    Ok((listener, bound))
 }
 
 /// Deletes expired sessions, tickets and refresh tokens once an hour.

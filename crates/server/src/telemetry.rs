@@ -18,8 +18,11 @@ pub enum LogFormat {
 /// goes through [`crate::redact`].
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only on a terminal: escapes in a file or a pipe are noise for people and parsers.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(crate::redact::RedactingMakeWriter::new(std::io::stdout))
         .with_target(false);
     let _ = match format {

@@ -8,6 +8,7 @@
 //!   across instances;
 //! * [`revocations`]: revoked refresh families, checked on every bearer token;
 //! * [`limits`]: token buckets for the rate limits;
+//! * [`attempts`]: failure counts behind caps (the legacy-decrypt cap);
 //! * [`lease`]: the cluster-wide WeChat access token with one refresher per appid.
 //!
 //! # Keys
@@ -15,6 +16,7 @@
 //! (`{...}`) naming what it belongs to, so that keys one script touches together land in one
 //! Redis Cluster slot, and unrelated keys spread over the cluster. See [`RedisStore::key`].
 
+pub mod attempts;
 pub mod lease;
 pub mod limits;
 pub mod outcomes;

@@ -7,6 +7,8 @@
 // Tests: a panic is how a test fails.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "redis/attempts.rs"]
+mod attempts;
 #[path = "redis/limits.rs"]
 mod limits;
 #[path = "redis/outcomes.rs"]

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::api::Api;
 use crate::clock::SimClock;
 use crate::codes::CodeStore;
 use crate::config::{SimApp, SimConfig};
@@ -286,6 +287,12 @@ impl Sim {
     /// Queues a fault for the next calls of one API.
     pub fn inject_fault(&self, fault: Fault) {
         self.inner.faults.push(fault);
+    }
+
+    /// How many faulted answers are still queued for `api` (a test waits on it to know that
+    /// a call has reached the simulator).
+    pub fn pending_faults(&self, api: Api) -> u64 {
+        self.inner.faults.pending(api)
     }
 
     /// Drops every queued fault.

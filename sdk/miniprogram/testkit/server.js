@@ -58,7 +58,8 @@ async function startOnce(bin) {
   let simPort = await freePort();
   while (simPort === port) simPort = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxlogin-sdk-test-'));
-  const args = ['serve', '--dev', '--port', String(port), '--sim-port', String(simPort), '--data-dir', dataDir];
+  // The admin listener (/metrics) on a port the OS picks: test files run in parallel.
+  const args = ['serve', '--dev', '--port', String(port), '--sim-port', String(simPort), '--admin-port', '0', '--data-dir', dataDir];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let output = '';
   const keep = (chunk) => {

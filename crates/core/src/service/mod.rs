@@ -19,8 +19,8 @@ use crate::ids::{AppId, UserId};
 use crate::outcome::OutcomeCache;
 use crate::phone::Phone;
 use crate::ports::{
-    Clock, FamilyRecord, LimitKind, OutcomeStore, RateLimiter, RateLimits, RefreshRecord,
-    RevocationList, SessionStore, TokenStore, UserRecord, UserStore,
+    AttemptCounter, Clock, FamilyRecord, LimitKind, OutcomeStore, RateLimiter, RateLimits,
+    RefreshRecord, RevocationList, SessionStore, TokenStore, UserRecord, UserStore,
 };
 use crate::tokens::{Claims, KeyRing};
 use crate::views::{LoginView, PhoneView, TokensView, UserView};
@@ -60,6 +60,12 @@ pub struct AuthSettings {
     /// Per-openid and per-phone limits on `/v1/phone` and `/v1/register` (the per-address
     /// limit is the HTTP layer's).
     pub limits: RateLimits,
+    /// Failed legacy decryptions allowed per session_key; after that, legacy payloads are
+    /// refused until a new login code rotates the key (10). See `phone.rs`.
+    pub legacy_failure_cap: u32,
+    /// Ask WeChat (`checkencryptedmsg`) whether it issued a legacy payload before trusting
+    /// it: one more WeChat call per legacy verification (off).
+    pub verify_legacy_payloads: bool,
 }
 
 impl AuthSettings {
@@ -76,9 +82,14 @@ impl AuthSettings {
             watermark_skew: Duration::from_secs(60),
             registration: RegistrationPolicy::Open,
             limits: RateLimits::default(),
+            legacy_failure_cap: DEFAULT_LEGACY_FAILURE_CAP,
+            verify_legacy_payloads: false,
         }
     }
 }
+
+/// Failed legacy decryptions allowed per session_key by default.
+pub const DEFAULT_LEGACY_FAILURE_CAP: u32 = 10;
 
 /// The ports the use cases run on.
 #[derive(Clone)]
@@ -100,6 +111,9 @@ pub struct Ports {
     /// Revoked families (Redis), for [`AuthService::authenticate`]; `None`: it asks the token
     /// store. (`me` always reads the family from the user store.)
     pub revocations: Option<Arc<dyn RevocationList>>,
+    /// Failed legacy decryptions per session_key, shared by all instances (Redis); `None`:
+    /// counted in this process.
+    pub attempts: Option<Arc<dyn AttemptCounter>>,
 }
 
 /// The login flow.
@@ -112,6 +126,7 @@ pub struct AuthService {
     login_outcomes: OutcomeCache<LoginView>,
     phone_outcomes: OutcomeCache<PhoneView>,
     exchanged: Exchanged,
+    legacy_failures: Arc<dyn AttemptCounter>,
 }
 
 /// Budget of each per-code outcome cache (login, phone), as counted by `OutcomeCache`: 4 MiB
@@ -174,7 +189,11 @@ impl AuthService {
             login_outcomes = login_outcomes.shared(shared.clone(), sealer.clone(), "login");
             phone_outcomes = phone_outcomes.shared(shared.clone(), sealer.clone(), "phone");
         }
+        let legacy_failures = ports.attempts.clone().unwrap_or_else(|| {
+            Arc::new(crate::limits::MemoryAttempts::default()) as Arc<dyn AttemptCounter>
+        });
         Self {
+            legacy_failures,
             settings,
             ports,
             sealer,

@@ -133,6 +133,14 @@ impl AuthService {
         Phone::from_parts(&info.country_code, &info.pure_phone_number)
     }
 
+    /// The legacy proof: decrypt with the session_keys we hold for this identity.
+    ///
+    /// Against forgery (AES-CBC has no integrity, so a padding oracle would let a user forge
+    /// any phone under their own session_key): every plaintext failure is one kind with one
+    /// metric label (`undecryptable`), both candidate keys are always tried, and at most
+    /// `legacy_failure_cap` failures are allowed per session_key: after that even a genuine
+    /// payload is refused until a new login code rotates the key. Malformed input (base64,
+    /// lengths) does not count: it tells nothing about the key.
     async fn phone_by_legacy_data(
         &self,
         session: &SessionRecord,
@@ -140,7 +148,7 @@ impl AuthService {
         iv: &str,
     ) -> Result<Phone, AuthError> {
         let payload = Payload::parse(data, iv)
-            .map_err(|e| decrypt_failed(e.reason(), AuthError::PayloadMalformed))?;
+            .map_err(|_| decrypt_failed("malformed", AuthError::PayloadMalformed))?;
         let identity = &session.identity;
         let keys = self
             .ports
@@ -148,6 +156,16 @@ impl AuthService {
             .session_keys(&identity.appid, &identity.openid)
             .await?
             .ok_or(AuthError::SessionKeyStale)?;
+        // Keyed by the sealed current key: a rotation (a new login code) starts a new count.
+        let counter = sha256(&[
+            b"legacy-failures",
+            identity.appid.as_str().as_bytes(),
+            identity.openid.as_str().as_bytes(),
+            &keys.current,
+        ]);
+        if self.legacy_failures.failures(&counter).await? >= self.settings.legacy_failure_cap {
+            return Err(decrypt_failed("locked", AuthError::SessionKeyStale));
+        }
         let now = self.now();
         let mut candidates = vec![&keys.current];
         if let Some(previous) = &keys.previous
@@ -156,33 +174,41 @@ impl AuthService {
             candidates.push(previous);
         }
         let context = format!("session_key:{}:{}", identity.appid, identity.openid);
-        let mut last = DecryptError::BadPadding;
+        let mut decrypted = Err(DecryptError::Undecryptable);
         for sealed in candidates {
             let key = self
                 .sealer
                 .open_string(&context, sealed)
                 .map_err(|_| AuthError::Internal("a stored session_key does not open".into()))?;
-            match payload.decrypt_with(&key, identity.appid.as_str()) {
-                Ok(decrypted) => {
-                    self.check_watermark(decrypted.watermark_timestamp(), now)?;
-                    return Phone::from_legacy_json(&decrypted.json);
-                }
-                Err(e) if e.is_wrong_key() => last = e,
-                Err(DecryptError::AppidMismatch) => {
-                    return Err(decrypt_failed(
-                        DecryptError::AppidMismatch.reason(),
-                        AuthError::AppidMismatch,
-                    ));
-                }
-                Err(e) => {
-                    return Err(AuthError::Internal(format!(
-                        "stored session_key unusable: {}",
-                        e.reason()
-                    )));
-                }
+            // Every candidate is tried, whatever an earlier one said, so the time taken does
+            // not tell which key (if any) came close.
+            let attempt = payload.decrypt_with(&key, identity.appid.as_str());
+            if decrypted.is_err() {
+                decrypted = attempt;
             }
         }
-        Err(decrypt_failed(last.reason(), AuthError::SessionKeyStale))
+        let refused = match decrypted {
+            Ok(decrypted) => match self.check_watermark(decrypted.watermark_timestamp(), now) {
+                Ok(()) => return Phone::from_legacy_json(&decrypted.json),
+                Err(e) => e,
+            },
+            Err(DecryptError::AppidMismatch) => {
+                decrypt_failed("appid_mismatch", AuthError::AppidMismatch)
+            }
+            Err(e) if e.is_wrong_key() => {
+                decrypt_failed("undecryptable", AuthError::SessionKeyStale)
+            }
+            Err(e) => {
+                return Err(AuthError::Internal(format!(
+                    "stored session_key unusable: {}",
+                    e.reason()
+                )));
+            }
+        };
+        self.legacy_failures
+            .record_failure(&counter, self.settings.session_ttl)
+            .await?;
+        Err(refused)
     }
 
     fn check_watermark(
@@ -245,7 +271,8 @@ impl AuthService {
 }
 
 /// Counts a failed legacy decryption by reason (`wxlogin_decrypt_failures_total`) and passes
-/// the error on.
+/// the error on. The reasons are a fixed set: `malformed`, `undecryptable` (padding and content
+/// alike, on purpose), `appid_mismatch`, `watermark_expired`, `locked` (over the cap).
 fn decrypt_failed(reason: &'static str, error: AuthError) -> AuthError {
     metrics::counter!("wxlogin_decrypt_failures_total", "reason" => reason).increment(1);
     error

@@ -35,7 +35,7 @@ pub(super) async fn per_address(
         if let Err(e) = wxlogin_core::limits::check(
             state.limits.limiter.as_ref(),
             LimitKind::Ip,
-            &client.to_string(),
+            &bucket_key(client, state.limits.ipv6_prefix),
             state.limits.per_address,
         )
         .await
@@ -44,6 +44,21 @@ pub(super) async fn per_address(
         }
     }
     next.run(req).await
+}
+
+/// The bucket an address is counted in: an IPv4 address (also when written IPv4-mapped,
+/// `::ffff:a.b.c.d`) is its own bucket; an IPv6 address counts with its whole network of
+/// `ipv6_prefix` bits, because one subscriber is usually given a /64 and can pick any of its
+/// 2^64 addresses for each request.
+pub fn bucket_key(client: IpAddr, ipv6_prefix: u8) -> String {
+    match client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => ipnet::Ipv6Net::new(v6, ipv6_prefix.min(128))
+                .map_or_else(|_| v6.to_string(), |net| net.trunc().to_string()),
+        },
+    }
 }
 
 /// The client's address as far as the trusted proxies vouch for it.
@@ -117,6 +132,21 @@ mod tests {
             client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
             ip("10.0.0.1")
         );
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_prefix_and_ipv4_ones_do_not() {
+        let a = bucket_key(ip("2001:db8:1:2:aaaa::1"), 64);
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(bucket_key(ip("2001:db8:1:2:ffff:1:2:3"), 64), a);
+        assert_ne!(bucket_key(ip("2001:db8:1:3::1"), 64), a);
+        assert_eq!(
+            bucket_key(ip("2001:db8:1:2:aaaa::1"), 48),
+            "2001:db8:1::/48"
+        );
+        assert_eq!(bucket_key(ip("198.51.100.7"), 64), "198.51.100.7");
+        assert_ne!(bucket_key(ip("198.51.100.8"), 64), "198.51.100.7");
+        assert_eq!(bucket_key(ip("::ffff:198.51.100.7"), 64), "198.51.100.7");
     }
 
     #[test]

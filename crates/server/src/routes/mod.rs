@@ -49,6 +49,8 @@ pub struct AddressLimit {
     pub per_address: Option<Rate>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// IPv6 clients are counted per network of this many bits.
+    pub ipv6_prefix: u8,
 }
 
 /// What `/readyz` asks besides the store when Redis is configured.
@@ -84,7 +86,6 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(crate::openapi::serve))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -100,6 +101,18 @@ pub fn router(state: AppState) -> Router {
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
+        .with_state(state)
+}
+
+/// The admin listener's routes: `/metrics` for scrapers (no key). Never merged into the
+/// public router: what it shows (error rates, decrypt failures) helps an attacker.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 
@@ -126,18 +139,36 @@ async fn observe(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let started = Instant::now();
     tracing::Span::current().record("route", route.as_str());
     let res = next.run(req).await;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    metrics::counter!("wxlogin_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
+    metrics::counter!("wxlogin_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string()).increment(1);
     metrics::histogram!("wxlogin_http_request_duration_seconds", "route" => route.clone())
         .record(elapsed.as_secs_f64());
     // Whole microseconds, so the log says `0.161`, not `0.16106099999999998`.
     let elapsed_ms =
         u32::try_from(elapsed.as_micros()).map_or(f64::MAX, |us| f64::from(us) / 1000.0);
-    tracing::info!(%method, %route, status, elapsed_ms, "request");
+    tracing::info!(method, %route, status, elapsed_ms, "request");
     res
+}
+
+/// The request method as a metric label and log field: the standard methods by name, any
+/// other (a client may send `XQZ8f3a…`) as `other`, so that label values stay a fixed set.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }

@@ -1,4 +1,4 @@
-//! Health, readiness and metrics.
+//! Health and readiness (public), and metrics (admin listener).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +12,7 @@ use crate::openapi::{self, Responses};
 
 /// The operations of this module, for the OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths(healthz, readyz, metrics))]
+#[openapi(paths(healthz, readyz))]
 struct Operations;
 
 impl OpenApi for openapi::OpsApi {
@@ -161,16 +161,7 @@ fn check(what: &'static str, answer: wxlogin_core::ports::StoreResult<()>) -> Ch
     }
 }
 
-/// Prometheus metrics.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "ops",
-    responses(
-        (status = 200, description = "The Prometheus text format.", body = String, content_type = "text/plain"),
-        OpsErrors,
-    ),
-)]
+/// Prometheus metrics, on the admin listener only (not in the public OpenAPI document).
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -149,8 +149,7 @@ async fn wechat_errcodes_on_login_map_to_the_contract() {
             );
         }
     }
-    let metrics = app.get("/metrics", None).await;
-    let text = metrics.body.as_str().unwrap();
+    let text = app.metrics().await;
     for errcode in ["45011", "45009"] {
         assert!(
             text.lines()

@@ -74,6 +74,8 @@ impl Default for Options {
 
 pub struct TestApp {
     pub addr: String,
+    /// The admin listener (`/metrics`).
+    pub admin_addr: String,
     pub sim: Sim,
     pub sim_url: String,
     pub http: reqwest::Client,
@@ -206,6 +208,7 @@ impl TestApp {
         }
         raw.http.host = "127.0.0.1".into();
         raw.http.port = 0;
+        raw.admin.port = 0;
         raw.database.url = Some(format!(
             "sqlite://{}",
             data_dir.path().join("wxlogin.db").display()
@@ -236,6 +239,7 @@ impl TestApp {
         .await
         .unwrap();
         let addr = format!("http://{}", app.local_addr());
+        let admin_addr = format!("http://{}", app.admin_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {
             let _ = stopped.await;
@@ -246,6 +250,7 @@ impl TestApp {
         ]));
         Self {
             addr,
+            admin_addr,
             sim,
             sim_url,
             http: reqwest::Client::new(),
@@ -268,6 +273,38 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
+    }
+
+    /// Asks the server to stop and waits at most `limit` for it to finish; `false` when it
+    /// was still running then.
+    pub async fn stop_within(&mut self, limit: Duration) -> bool {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.server.take() {
+            Some(server) => match tokio::time::timeout(limit, server).await {
+                Ok(done) => {
+                    done.unwrap().unwrap();
+                    true
+                }
+                Err(_) => false,
+            },
+            None => true,
+        }
+    }
+
+    /// `GET /metrics` on the admin listener: the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .http
+            .get(format!("{}/metrics", self.admin_addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.unwrap();
+        self.bodies.lock().unwrap().push(text.clone());
+        text
     }
 
     /// The same data directory, master key and simulator, a new server process state.

@@ -73,8 +73,7 @@ async fn the_per_address_limit_answers_429_with_retry_after_and_spares_other_rou
             .await
             .assert_error(401, "refresh_token_invalid");
     }
-    let metrics = app.get("/metrics", None).await;
-    let text = metrics.body.as_str().unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"wxlogin_rate_limited_total{kind="ip"}"#),
         "the hit is counted"
@@ -152,12 +151,9 @@ async fn the_per_phone_limit_counts_one_number_across_users() {
     }
     assert_eq!(statuses[0], 200);
     assert!(statuses.contains(&429), "{statuses:?}");
-    let metrics = app.get("/metrics", None).await;
     assert!(
-        metrics
-            .body
-            .as_str()
-            .unwrap()
+        app.metrics()
+            .await
             .contains(r#"wxlogin_rate_limited_total{kind="phone"}"#)
     );
 }

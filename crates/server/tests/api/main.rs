@@ -18,6 +18,7 @@ mod ops;
 mod outage;
 mod restart;
 mod secrets;
+mod security;
 mod session_keys;
 mod tokens;
 mod wechat_faults;

@@ -26,7 +26,7 @@ async fn metrics_count_requests_wechat_calls_and_decrypt_failures_without_secret
         .await;
     let res = app
         .http
-        .get(format!("{}/metrics", app.addr))
+        .get(format!("{}/metrics", app.admin_addr))
         .send()
         .await
         .unwrap();

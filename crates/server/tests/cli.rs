@@ -1,0 +1,341 @@
+//! The `wxlogin` binary as an operator runs it: refusals at start, `keys`, file modes, log
+//! colours, the dev banner, and SIGTERM with a stalled client.
+
+// Tests: a panic is how a test fails.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wxlogin_core::crypto::MasterKey;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wxlogin");
+const HEX_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn wxlogin(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A config file for `serve --config` in `dir`; `secret` and `master_key` as given, the
+/// WeChat base URL `wechat` (a loopback one means "a simulator").
+fn config(dir: &Path, secret: &str, master_key: &str, wechat: &str) -> String {
+    let path = dir.join("wxlogin.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"public_url = "http://127.0.0.1:9012"
+[http]
+host = "127.0.0.1"
+port = {port}
+[admin]
+port = {admin}
+[database]
+url = "sqlite://{db}"
+[wechat]
+base_url = "{wechat}"
+[[apps]]
+appid = "wx0000000000000001"
+secret = "{secret}"
+[secrets]
+master_key = "{master_key}"
+"#,
+            port = free_port(),
+            admin = free_port(),
+            db = dir.join("wxlogin.db").display(),
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn refused_naming(out: &Output, key: &str) {
+    assert!(!out.status.success(), "started: {}", text(out));
+    assert!(text(out).contains(key), "{}", text(out));
+}
+
+#[test]
+fn the_published_dev_secret_is_refused_outside_dev_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate().to_base64();
+    let file = config(
+        dir.path(),
+        "dev-secret-not-for-production",
+        &key,
+        "http://127.0.0.1:9",
+    );
+    refused_naming(&wxlogin(&["serve", "--config", &file]), "apps[0].secret");
+}
+
+#[test]
+fn a_secret_that_is_not_an_appsecret_is_refused_against_real_wechat() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate().to_base64();
+    let file = config(
+        dir.path(),
+        "hunter2-hunter2",
+        &key,
+        "https://api.weixin.qq.com",
+    );
+    let out = wxlogin(&["serve", "--config", &file]);
+    refused_naming(&out, "apps[0].secret");
+    assert!(!text(&out).contains("hunter2"), "the secret was printed");
+}
+
+#[test]
+fn a_hand_made_master_key_is_refused() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    for bytes in [[0u8; 32], *b"passwordpasswordpasswordpassword"] {
+        let key = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let file = config(dir.path(), HEX_SECRET, &key, "https://api.weixin.qq.com");
+        refused_naming(
+            &wxlogin(&["serve", "--config", &file]),
+            "secrets.master_key",
+        );
+    }
+}
+
+#[test]
+fn a_secret_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate().to_base64();
+    let file = config(dir.path(), HEX_SECRET, &key, "https://api.weixin.qq.com");
+    let secret = dir.path().join("wx-secret");
+    std::fs::write(&secret, HEX_SECRET).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = std::fs::read_to_string(&file).unwrap().replace(
+        &format!("secret = \"{HEX_SECRET}\""),
+        &format!("secret_file = \"{}\"", secret.display()),
+    );
+    std::fs::write(&file, cfg).unwrap();
+    // Hold the API port so that start-up fails right after the checks.
+    let port = free_port();
+    let _held = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config", &file, "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = text(&out);
+    assert!(
+        all.contains("apps[0].secret_file") && all.contains("readable by group or others"),
+        "{all}"
+    );
+    assert!(!all.contains(HEX_SECRET));
+}
+
+#[test]
+fn dev_mode_refuses_a_config_that_points_at_a_real_app_or_wechat() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("over.toml");
+    std::fs::write(
+        &file,
+        "[[apps]]\nappid = \"wx1234567890abcdef\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n",
+    )
+    .unwrap();
+    let out = wxlogin(&[
+        "serve",
+        "--dev",
+        "--config",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    refused_naming(&out, "apps");
+    std::fs::write(
+        &file,
+        "[wechat]\nbase_url = \"https://api.weixin.qq.com\"\n",
+    )
+    .unwrap();
+    let out = wxlogin(&[
+        "serve",
+        "--dev",
+        "--config",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    refused_naming(&out, "wechat.base_url");
+}
+
+#[test]
+fn keys_rotate_with_another_master_key_writes_nothing_and_keys_list_shows_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let right = MasterKey::generate().to_base64();
+    let file = config(dir.path(), HEX_SECRET, &right, "http://127.0.0.1:9");
+    assert!(
+        wxlogin(&["keys", "rotate", "--config", &file])
+            .status
+            .success()
+    );
+    assert!(
+        wxlogin(&["keys", "rotate", "--config", &file])
+            .status
+            .success()
+    );
+    let before = text(&wxlogin(&["keys", "list", "--config", &file]));
+    let lines: Vec<&str> = before.lines().filter(|l| l.contains("EdDSA")).collect();
+    assert_eq!(lines.len(), 2, "{before}");
+    assert!(
+        lines[1].contains("current") && lines[0].contains("retiring"),
+        "{before}"
+    );
+    assert!(
+        before
+            .lines()
+            .any(|l| l.starts_with("kid") && l.contains("created_at")),
+        "{before}"
+    );
+
+    let wrong = config(
+        dir.path(),
+        HEX_SECRET,
+        &MasterKey::generate().to_base64(),
+        "http://127.0.0.1:9",
+    );
+    let out = wxlogin(&["keys", "rotate", "--config", &wrong]);
+    refused_naming(&out, "cannot be opened");
+    // Nothing was written: the deployment's own key still lists the same two keys.
+    let file = config(dir.path(), HEX_SECRET, &right, "http://127.0.0.1:9");
+    let after = text(&wxlogin(&["keys", "list", "--config", &file]));
+    assert_eq!(
+        after.lines().filter(|l| l.contains("EdDSA")).count(),
+        2,
+        "{after}"
+    );
+}
+
+#[test]
+fn the_data_directory_and_database_files_are_private_and_logs_in_pipes_have_no_colour() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested").join("data");
+    let out = wxlogin(&["migrate", "--dev", "--data-dir", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(
+            mode(&path) & 0o077,
+            0,
+            "{} is {:o}",
+            path.display(),
+            mode(&path)
+        );
+    }
+    assert_eq!(mode(&data.join("wxlogin.db")), 0o600);
+    let all = text(&out);
+    assert!(all.contains("migrations applied"), "{all}");
+    assert!(!all.contains('\u{1b}'), "ANSI escapes in a pipe: {all:?}");
+}
+
+/// `serve --dev` on free ports; returns the child and the banner's lines.
+fn serve_dev(data: &Path, extra: &[&str]) -> (Child, Vec<String>, u16) {
+    let (port, sim) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--dev",
+            "--port",
+            &port.to_string(),
+            "--sim-port",
+            &sim.to_string(),
+            "--admin-port",
+            "0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .args(extra)
+        .env("WXLOGIN__HTTP__SHUTDOWN_GRACE_SECS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 {
+        lines.push(std::mem::take(&mut line));
+        if lines.last().unwrap().contains("Walk the flow") {
+            break;
+        }
+    }
+    // Keep draining so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (child, lines, port)
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn sigterm_ends_the_process_despite_a_client_holding_half_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, banner, port) = serve_dev(&dir.path().join("data"), &["--host", "0.0.0.0"]);
+    let banner = banner.concat();
+    let admin = banner
+        .lines()
+        .find(|l| l.trim_start().starts_with("admin"))
+        .unwrap_or_default();
+    assert!(admin.contains("http://127.0.0.1:"), "{banner}");
+    let sim = banner
+        .lines()
+        .find(|l| l.trim_start().starts_with("simulator"))
+        .unwrap_or_default();
+    assert!(sim.contains("http://127.0.0.1:"), "{banner}");
+
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exited = wait_exit(&mut child, Duration::from_secs(8));
+    if !exited {
+        let _ = child.kill();
+    }
+    assert!(exited, "still running 8 s after SIGTERM with a 1 s grace");
+    let mut rest = Vec::new();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let _ = stalled.read_to_end(&mut rest);
+}
