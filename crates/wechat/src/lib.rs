@@ -26,7 +26,8 @@
 //! # Layout
 //! * [`client`]: [`WeChatClient`], one method per endpoint, and its [`ClientConfig`].
 //! * [`breaker`]: the per-API circuit breaker and its [`BreakerConfig`].
-//! * [`wire`]: the JSON shapes, including the `countryCode` string-or-number quirk.
+//! * [`wire`]: the JSON shapes, including the `countryCode` string-or-number quirk and
+//!   `checkencryptedmsg`'s `vaild` spelling.
 //! * [`errcode`]: [`Errcode`], every row of the section-9 table, and its [`Outcome`].
 //! * [`error`]: [`WeChatError`] and [`DecodeError`], free of secrets.
 //! * [`signature`]: the login-state HMAC for `checksession`.
@@ -56,4 +57,4 @@ pub use clock::{Clock, ManualClock, TokioClock};
 pub use errcode::{Endpoint, Errcode, Outcome};
 pub use error::{DecodeError, WeChatError};
 pub use token::{AccessTokenSource, TokenManager, TokenOptions};
-pub use wire::AccessToken;
+pub use wire::{AccessToken, EncryptedMsgCheck};
