@@ -24,7 +24,9 @@
 //! ```
 //!
 //! # Layout
-//! * [`client`]: [`WeChatClient`], one method per endpoint, and its [`ClientConfig`].
+//! * [`client`]: [`WeChatClient`], one method per endpoint, and its [`ClientConfig`];
+//!   `check_encrypted_msg` (`checkencryptedmsg`) asks whether WeChat itself produced a legacy
+//!   `encryptedData` (by the SHA-256 of its ciphertext), since AES-CBC alone proves nothing.
 //! * [`breaker`]: the per-API circuit breaker and its [`BreakerConfig`].
 //! * [`wire`]: the JSON shapes, including the `countryCode` string-or-number quirk and
 //!   `checkencryptedmsg`'s `vaild` spelling.

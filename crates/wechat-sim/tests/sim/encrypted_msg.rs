@@ -113,7 +113,10 @@ async fn a_ciphertext_is_vaild_for_exactly_three_days_of_the_sim_clock() {
     let too_old = check(&t, &token, &hash).await;
 
     assert_eq!(last_moment["vaild"], true, "{last_moment}");
-    assert_eq!(too_old, json!({"errcode": 0, "errmsg": "ok", "vaild": false}));
+    assert_eq!(
+        too_old,
+        json!({"errcode": 0, "errmsg": "ok", "vaild": false})
+    );
 }
 
 #[tokio::test]
