@@ -105,9 +105,10 @@ impl WeChatFailure {
 
 /// WeChat's server API as the login flow uses it.
 ///
-/// Neither method is ever retried by the implementation once the code may have reached WeChat
-/// (a code is single-use); the one exception is a refused access token on the phone API, which
-/// WeChat rejects before it looks at the code.
+/// Neither code exchange is ever retried by the implementation once the code may have reached
+/// WeChat (a code is single-use); the one exception is a refused access token on the phone API,
+/// which WeChat rejects before it looks at the code. `check_encrypted_msg` carries no code, so
+/// the same token resend is harmless there.
 #[async_trait]
 pub trait WeChatApi: Send + Sync {
     /// `jscode2session` for `app`.
@@ -126,4 +127,21 @@ pub trait WeChatApi: Send + Sync {
         code: PhoneCode,
         openid: Option<&OpenId>,
     ) -> Result<WxPhone, WeChatFailure>;
+
+    /// `checkencryptedmsg` for `app`, with a cached access token: did WeChat itself produce
+    /// the legacy `encryptedData` whose ciphertext (the base64-decoded bytes, before
+    /// decryption) hashes to `ciphertext_sha256` under SHA-256?
+    ///
+    /// AES-CBC has no integrity, so a payload that decrypts cleanly under the session_key is
+    /// not proof of origin; this is. `Ok(true)`: WeChat issued it to this app within the last
+    /// 3 days. `Ok(false)`: it did not, or the data is older than 3 days (WeChat keeps no
+    /// longer); the caller should refuse the payload. `Err` only when WeChat could not answer
+    /// (`Unavailable`, `RateLimited`) or refused the call (`Other`: permission, quota, config).
+    /// The call consumes nothing, so a refused access token is replaced and the call resent
+    /// once, and a caller may retry after `Unavailable`.
+    async fn check_encrypted_msg(
+        &self,
+        app: &AppId,
+        ciphertext_sha256: [u8; 32],
+    ) -> Result<bool, WeChatFailure>;
 }

@@ -17,6 +17,7 @@ use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::NoPadding};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 
@@ -130,6 +131,12 @@ impl Payload {
         Ok(Self { iv, ciphertext })
     }
 
+    /// SHA-256 of the ciphertext bytes (the base64-decoded `encrypted_data`): what
+    /// [`crate::wechat::WeChatApi::check_encrypted_msg`] asks WeChat about.
+    pub fn ciphertext_sha256(&self) -> [u8; 32] {
+        Sha256::digest(&self.ciphertext).into()
+    }
+
     /// Decrypts with one session_key (base64 text) and checks the watermark against `appid`.
     pub fn decrypt_with(&self, session_key: &str, appid: &str) -> Result<Decrypted, DecryptError> {
         let key = b64(session_key)?;
@@ -207,6 +214,16 @@ pub fn decrypt(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_ciphertext_hash_is_sha256_of_the_decoded_bytes_not_of_the_base64_text() {
+        let zeros = Payload::parse("AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAAAA==").unwrap();
+
+        assert_eq!(
+            hex::encode(zeros.ciphertext_sha256()),
+            "374708fff7719dd5979ec875d56cd2286f6d3cf7ec317a3b25632aab28ec37bb"
+        );
+    }
 
     #[derive(serde::Deserialize)]
     struct Vector {

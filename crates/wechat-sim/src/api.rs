@@ -17,17 +17,20 @@ pub enum Api {
     CheckSession,
     /// `GET /wxa/resetusersessionkey`
     ResetUserSessionKey,
+    /// `POST /wxa/business/checkencryptedmsg`
+    CheckEncryptedMsg,
 }
 
 impl Api {
     /// Every API, in the order stats list them.
-    pub const ALL: [Api; 6] = [
+    pub const ALL: [Api; 7] = [
         Api::Jscode2session,
         Api::GetUserPhoneNumber,
         Api::StableToken,
         Api::Token,
         Api::CheckSession,
         Api::ResetUserSessionKey,
+        Api::CheckEncryptedMsg,
     ];
 
     /// The control-API name, e.g. `"jscode2session"`.
@@ -39,6 +42,7 @@ impl Api {
             Api::Token => "token",
             Api::CheckSession => "checksession",
             Api::ResetUserSessionKey => "resetusersessionkey",
+            Api::CheckEncryptedMsg => "checkencryptedmsg",
         }
     }
 

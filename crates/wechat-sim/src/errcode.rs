@@ -15,6 +15,7 @@ pub(crate) fn errmsg(errcode: i64) -> &'static str {
         40014 => "invalid access_token",
         40029 => "invalid code",
         40066 => "invalid url",
+        40097 => "invalid args",
         40125 => "invalid appsecret",
         40163 => "code been used",
         40164 => "invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist",

@@ -15,8 +15,8 @@
 //!
 //! # WeChat paths
 //! `GET /sns/jscode2session`, `GET /cgi-bin/token`, `POST /cgi-bin/stable_token`,
-//! `POST /wxa/business/getuserphonenumber`, `GET /wxa/checksession`,
-//! `GET /wxa/resetusersessionkey`. Every error is HTTP 200 with
+//! `POST /wxa/business/getuserphonenumber`, `POST /wxa/business/checkencryptedmsg`,
+//! `GET /wxa/checksession`, `GET /wxa/resetusersessionkey`. Every error is HTTP 200 with
 //! `{"errcode":N,"errmsg":"<text>, rid: <8hex>-<8hex>-<8hex>"}` and
 //! `Content-Type: application/json; encoding=utf-8`; any other path (including a wrong-case
 //! one) is 40066. Unknown query parameters are ignored. Choices where WeChat is undocumented:
@@ -24,13 +24,26 @@
 //! 40001 on `/cgi-bin/token` (its doc); a non-POST getuserphonenumber is 43002; a missing
 //! openid on checksession/reset is 40003 and an openid the app never saw is 87009.
 //!
+//! # checkencryptedmsg
+//! `POST /wxa/business/checkencryptedmsg?access_token=...` with `{"encrypted_msg_hash":
+//! "<hex sha256 of the base64-decoded encryptedData>"}` answers
+//! `{"errcode":0,"errmsg":"ok","vaild":true,"create_time":<unix s>}` (WeChat's spelling) for a
+//! ciphertext this app's `/_sim/v1/encrypted_phone` produced at most 3 days ago by the
+//! simulator's clock, and `{"errcode":0,"errmsg":"ok","vaild":false}` for anything else
+//! (tampered, never produced, another app's, or older). Token errors are getuserphonenumber's
+//! (41001, 40001, 42001); a non-POST is 43002; a body that is not a JSON object, or a
+//! non-string hash, is 47001; a missing hash or one that is not 64 *lowercase* hex digits is
+//! 40097 (undocumented by WeChat; strict, so a client sending uppercase is caught). Up to
+//! 65,536 ciphertexts are remembered per app; past that the oldest is forgotten.
+//!
 //! # Control API additions
 //! Beyond `docs/api.md`: `login_codes` and `phone_codes` take `"count": 1..=10000` and then
 //! also return `"codes"`; `DELETE /_sim/v1/stats` zeroes the counters;
 //! `GET|POST /_sim/v1/clock` (`{"advance_secs": N}`) reads or advances the clock;
 //! `POST /_sim/v1/tokens/invalidate {"appid"}` kills every access_token of an app (clients then
 //! see 40001); `POST /_sim/v1/identity {"appid","user"}` returns the user's openid (and
-//! unionid). `resetusersessionkey` is counted in stats and can be faulted too.
+//! unionid). `resetusersessionkey` and `checkencryptedmsg` are counted in stats and can be
+//! faulted too.
 //!
 //! # Faults
 //! `POST /_sim/v1/faults` takes `api`, then either `errcode` (default 0: answer for real, only
@@ -50,7 +63,8 @@
 //! * `wechat`: WeChat's paths, one module per API family; `control`: `/_sim/v1/`.
 //! * `codes`, `session_keys`, `tokens`: the stores behind them, with their TTL rules.
 //! * `ids`: deterministic openids/unionids; `entropy`: random codes, keys, tokens.
-//! * `phone`: E.164 split and `phone_info`; `crypt`: [`encrypt_legacy`].
+//! * `phone`: E.164 split and `phone_info`; `crypt`: [`encrypt_legacy`]; `produced`: the
+//!   bounded memory of produced ciphertexts behind `checkencryptedmsg`.
 //! * `faults`, `stats`, `api`: [`Fault`], counters, [`Api`] names; `errcode`: errmsg texts.
 //! * `clock`: [`SimClock`]; `log`: the per-request log line (no query, no bodies).
 
@@ -67,6 +81,7 @@ mod faults;
 mod ids;
 mod log;
 mod phone;
+mod produced;
 mod server;
 mod session_keys;
 mod sim;

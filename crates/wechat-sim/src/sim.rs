@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::api::Api;
@@ -24,6 +25,7 @@ use crate::error::SimError;
 use crate::faults::{Fault, FaultBook};
 use crate::ids::IdentityKey;
 use crate::phone::PhoneNumber;
+use crate::produced::Produced;
 use crate::session_keys::SessionKeys;
 use crate::stats::Stats;
 use crate::tokens::{Quotas, TokenBook};
@@ -62,6 +64,8 @@ pub(crate) struct App {
     pub(crate) login_codes: Mutex<CodeStore<Arc<LoginGrant>>>,
     pub(crate) phone_codes: Mutex<CodeStore<PhoneGrant>>,
     pub(crate) session_keys: Mutex<SessionKeys>,
+    /// Legacy ciphertexts produced for this app, for `checkencryptedmsg`.
+    pub(crate) produced: Mutex<Produced>,
 }
 
 pub(crate) struct Inner {
@@ -114,6 +118,7 @@ impl Sim {
                 login_codes: Mutex::new(CodeStore::new()),
                 phone_codes: Mutex::new(CodeStore::new()),
                 session_keys: Mutex::new(SessionKeys::default()),
+                produced: Mutex::new(Produced::new()),
             });
         }
         let inner = Inner {
@@ -235,7 +240,8 @@ impl Sim {
     }
 
     /// Legacy phone data `(encrypted_data, iv)` under the user's current session_key, with a
-    /// random iv and a watermark of now.
+    /// random iv and a watermark of now. The ciphertext's SHA-256 is remembered, so
+    /// `checkencryptedmsg` vouches for it for the next 3 days of [`Sim::clock`].
     pub fn encrypted_phone(
         &self,
         appid: &str,
@@ -253,14 +259,16 @@ impl Sim {
             .ok()
             .and_then(|k| k.try_into().ok())
             .ok_or(SimError::BadSessionKey)?;
+        let now_ms = self.inner.clock.now_millis();
         let info = phone.info(
             &app.config.appid,
-            self.inner.clock.now_unix(),
+            now_ms.div_euclid(1000),
             self.inner.config.country_code_as_number,
         );
         let plaintext = serde_json::to_vec(&info).map_err(|_| SimError::BadSessionKey)?;
         let iv = self.inner.entropy.bytes::<16>();
         let data = encrypt_raw(&key, &iv, &plaintext);
+        lock(&app.produced).record(Sha256::digest(&data).into(), now_ms);
         Ok((STANDARD.encode(data), STANDARD.encode(iv)))
     }
 

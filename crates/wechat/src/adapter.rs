@@ -2,6 +2,10 @@
 //!
 //! It owns the per-app AppSecrets, gets access tokens from an [`AccessTokenSource`], and turns
 //! [`WeChatError`] into the port's [`WeChatFailure`] (section 9 of `docs/wechat-api.md`).
+//!
+//! The two token-taking calls, `phone_number` and `check_encrypted_msg`, share one rule: on a
+//! refused token (40001, 40014, 41001, 42001) the token is invalidated *by value* (a newer one
+//! another caller already fetched survives) and the call is resent once with a fresh one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -85,6 +89,32 @@ impl WeChatAdapter {
             .get_user_phone_number(&fresh, code, openid)
             .await?)
     }
+
+    async fn check_encrypted_msg_inner(
+        &self,
+        app: &AppId,
+        ciphertext_sha256: &[u8; 32],
+    ) -> Result<bool, WeChatError> {
+        let token = self.tokens.get(app).await?;
+        let refused = match self
+            .client
+            .check_encrypted_msg(&token, ciphertext_sha256)
+            .await
+        {
+            Ok(check) => return Ok(check.valid),
+            Err(error) if error.outcome() == Outcome::Token => error,
+            Err(error) => return Err(error),
+        };
+        // As for the phone call; here nothing is consumed at all, so the resend is safe.
+        tracing::info!(app = %app, error = %refused, "access token refused; retrying once with a fresh one");
+        self.tokens.invalidate_if(app, &token).await;
+        let fresh = self.tokens.get(app).await?;
+        let check = self
+            .client
+            .check_encrypted_msg(&fresh, ciphertext_sha256)
+            .await?;
+        Ok(check.valid)
+    }
 }
 
 #[async_trait]
@@ -111,6 +141,18 @@ impl WeChatApi for WeChatAdapter {
     ) -> Result<WxPhone, WeChatFailure> {
         self.secret(app)?;
         self.phone_number_inner(app, code, openid)
+            .await
+            .map_err(|error| failure(&error))
+    }
+
+    #[tracing::instrument(skip_all, fields(app = %app))]
+    async fn check_encrypted_msg(
+        &self,
+        app: &AppId,
+        ciphertext_sha256: [u8; 32],
+    ) -> Result<bool, WeChatFailure> {
+        self.secret(app)?;
+        self.check_encrypted_msg_inner(app, &ciphertext_sha256)
             .await
             .map_err(|error| failure(&error))
     }

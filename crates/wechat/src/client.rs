@@ -5,6 +5,9 @@
 //! [`RetryPolicy`]. A code exchange is never retried here or anywhere: the first request may
 //! already have consumed the code (`docs/wechat-api.md`, section 9, the hard rule).
 //!
+//! [`WeChatClient::check_encrypted_msg`] (`checkencryptedmsg`, the origin check of legacy
+//! encrypted data) sits in its own file, `client/encrypted_msg.rs`.
+//!
 //! Every request first asks its API's circuit breaker ([`crate::breaker`]); an open one
 //! refuses the call with [`WeChatError::CircuitOpen`] before anything is sent.
 
@@ -495,5 +498,6 @@ impl WeChatClient {
     }
 }
 
+mod encrypted_msg;
 #[cfg(test)]
 mod tests;

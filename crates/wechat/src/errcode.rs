@@ -19,6 +19,8 @@ pub enum Endpoint {
     GetUserPhoneNumber,
     /// `GET /wxa/checksession`.
     CheckSession,
+    /// `POST /wxa/business/checkencryptedmsg`.
+    CheckEncryptedMsg,
 }
 
 impl Endpoint {
@@ -30,6 +32,7 @@ impl Endpoint {
             Self::Token => "token",
             Self::GetUserPhoneNumber => "getuserphonenumber",
             Self::CheckSession => "checksession",
+            Self::CheckEncryptedMsg => "checkencryptedmsg",
         }
     }
 
@@ -41,6 +44,7 @@ impl Endpoint {
             Self::Token => "/cgi-bin/token",
             Self::GetUserPhoneNumber => "/wxa/business/getuserphonenumber",
             Self::CheckSession => "/wxa/checksession",
+            Self::CheckEncryptedMsg => "/wxa/business/checkencryptedmsg",
         }
     }
 

@@ -24,9 +24,12 @@
 //! ```
 //!
 //! # Layout
-//! * [`client`]: [`WeChatClient`], one method per endpoint, and its [`ClientConfig`].
+//! * [`client`]: [`WeChatClient`], one method per endpoint, and its [`ClientConfig`];
+//!   `check_encrypted_msg` (`checkencryptedmsg`) asks whether WeChat itself produced a legacy
+//!   `encryptedData` (by the SHA-256 of its ciphertext), since AES-CBC alone proves nothing.
 //! * [`breaker`]: the per-API circuit breaker and its [`BreakerConfig`].
-//! * [`wire`]: the JSON shapes, including the `countryCode` string-or-number quirk.
+//! * [`wire`]: the JSON shapes, including the `countryCode` string-or-number quirk and
+//!   `checkencryptedmsg`'s `vaild` spelling.
 //! * [`errcode`]: [`Errcode`], every row of the section-9 table, and its [`Outcome`].
 //! * [`error`]: [`WeChatError`] and [`DecodeError`], free of secrets.
 //! * [`signature`]: the login-state HMAC for `checksession`.
@@ -56,4 +59,4 @@ pub use clock::{Clock, ManualClock, TokioClock};
 pub use errcode::{Endpoint, Errcode, Outcome};
 pub use error::{DecodeError, WeChatError};
 pub use token::{AccessTokenSource, TokenManager, TokenOptions};
-pub use wire::AccessToken;
+pub use wire::{AccessToken, EncryptedMsgCheck};

@@ -39,6 +39,49 @@ pub(crate) struct PhoneNumberRequest<'a> {
     pub openid: Option<&'a str>,
 }
 
+/// `POST /wxa/business/checkencryptedmsg` body.
+#[derive(Serialize)]
+pub(crate) struct CheckEncryptedMsgRequest<'a> {
+    /// Lowercase hex SHA-256 of the ciphertext bytes.
+    pub encrypted_msg_hash: &'a str,
+}
+
+/// `checkencryptedmsg`'s answer. WeChat spells the verdict `vaild` (a documented typo); a
+/// corrected `valid` is read too, in case WeChat ever fixes it.
+#[derive(Deserialize)]
+pub(crate) struct EncryptedMsgReply {
+    #[serde(default)]
+    vaild: Option<bool>,
+    #[serde(default)]
+    valid: Option<bool>,
+    #[serde(default)]
+    create_time: Option<i64>,
+}
+
+impl EncryptedMsgReply {
+    pub fn into_check(self) -> Result<EncryptedMsgCheck, DecodeError> {
+        let valid = match (self.vaild, self.valid) {
+            (Some(a), Some(b)) if a != b => return Err(DecodeError::InvalidField("vaild")),
+            (Some(v), _) | (None, Some(v)) => v,
+            (None, None) => return Err(DecodeError::InvalidField("vaild")),
+        };
+        Ok(EncryptedMsgCheck {
+            valid,
+            // Some replies may carry 0 for "none"; only a real time is reported.
+            create_time: self.create_time.filter(|&t| t > 0),
+        })
+    }
+}
+
+/// WeChat's verdict on a legacy `encryptedData` (`checkencryptedmsg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncryptedMsgCheck {
+    /// WeChat produced this ciphertext within the last 3 days.
+    pub valid: bool,
+    /// When WeChat produced it (unix seconds), if it said.
+    pub create_time: Option<i64>,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct SessionReply {
     openid: String,
@@ -250,6 +293,52 @@ mod tests {
         let zero = serde_json::from_str::<TokenReply>(r#"{"access_token":"T","expires_in":0}"#);
         assert!(zero.unwrap().into_token().is_err());
         assert!(serde_json::from_str::<TokenReply>(r#"{"expires_in":7200}"#).is_err());
+    }
+
+    fn check(json: &str) -> Result<EncryptedMsgCheck, DecodeError> {
+        serde_json::from_str::<EncryptedMsgReply>(json)?.into_check()
+    }
+
+    #[test]
+    fn the_encrypted_msg_verdict_is_read_from_wechats_vaild_spelling() {
+        let ok = check(r#"{"errcode":0,"errmsg":"ok","vaild":true,"create_time":1629119445}"#);
+        assert_eq!(
+            ok.unwrap(),
+            EncryptedMsgCheck {
+                valid: true,
+                create_time: Some(1_629_119_445),
+            }
+        );
+        let no = check(r#"{"errcode":0,"errmsg":"ok","vaild":false}"#).unwrap();
+        assert_eq!(
+            no,
+            EncryptedMsgCheck {
+                valid: false,
+                create_time: None,
+            }
+        );
+    }
+
+    #[test]
+    fn the_encrypted_msg_verdict_is_also_read_from_a_corrected_valid() {
+        let fixed = check(r#"{"errcode":0,"errmsg":"ok","valid":true,"create_time":0}"#);
+        assert_eq!(
+            fixed.unwrap(),
+            EncryptedMsgCheck {
+                valid: true,
+                create_time: None,
+            }
+        );
+        assert!(check(r#"{"vaild":true,"valid":true}"#).unwrap().valid);
+    }
+
+    #[test]
+    fn an_encrypted_msg_reply_without_a_clear_verdict_is_a_decode_error() {
+        let missing = check(r#"{"errcode":0,"errmsg":"ok"}"#);
+        assert_eq!(missing.unwrap_err(), DecodeError::InvalidField("vaild"));
+        let torn = check(r#"{"vaild":true,"valid":false}"#);
+        assert_eq!(torn.unwrap_err(), DecodeError::InvalidField("vaild"));
+        assert!(check(r#"{"vaild":"true"}"#).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! [`reply::answer`], which applies a queued fault or runs it, counts the outcome and renders
 //! the reply. Processing never awaits, so no lock is ever held across an `.await`.
 
+mod encrypted_msg;
 mod login;
 mod phone;
 mod reply;
@@ -33,6 +34,10 @@ pub(crate) fn routes() -> Router<Sim> {
         .route(
             "/wxa/business/getuserphonenumber",
             any(phone::getuserphonenumber),
+        )
+        .route(
+            "/wxa/business/checkencryptedmsg",
+            any(encrypted_msg::checkencryptedmsg),
         )
         .route("/wxa/checksession", any(session_key::checksession))
         .route(

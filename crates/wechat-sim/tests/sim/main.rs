@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod control;
+mod encrypted_msg;
 mod faults;
 mod helpers;
 mod legacy;

@@ -5,13 +5,14 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const APIS: [&str; 6] = [
+const APIS: [&str; 7] = [
     "jscode2session",
     "getuserphonenumber",
     "stable_token",
     "token",
     "checksession",
     "resetusersessionkey",
+    "checkencryptedmsg",
 ];
 
 #[tokio::test]

@@ -615,6 +615,67 @@ async fn check_session_signs_the_empty_string_with_the_ascii_session_key() {
     );
 }
 
+#[test]
+fn check_encrypted_msg_sends_the_token_in_the_query_and_the_hex_hash_in_the_body() {
+    let capture = Capture::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // WeChat's errmsg quoting the token, which must come out masked.
+    let refused =
+        r#"{"errcode":40001,"errmsg":"invalid credential, access_token is ACCESS-TOKEN-zzzz"}"#;
+    assert!(refused.contains(TOKEN));
+    let mut hash = [0u8; 32];
+    hash[0] = 0xab;
+    hash[31] = 0x0f;
+
+    let (check, error, seen) = metrics::with_local_recorder(&capture, || {
+        runtime.block_on(async {
+            let mock = Mock::start(vec![
+                Reply::Json(r#"{"errcode":0,"errmsg":"ok","vaild":true,"create_time":1629119445}"#),
+                Reply::Json(refused),
+            ])
+            .await;
+            let client = client_for(&mock.url);
+            let token = WxAccessToken::new(TOKEN);
+            let check = client.check_encrypted_msg(&token, &hash).await.unwrap();
+            let error = client.check_encrypted_msg(&token, &hash).await.unwrap_err();
+            (check, error, mock.seen())
+        })
+    });
+
+    assert!(check.valid);
+    assert_eq!(check.create_time, Some(1_629_119_445));
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(
+        seen[0].target,
+        format!("/wxa/business/checkencryptedmsg?access_token={TOKEN}")
+    );
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    let hex = format!("ab{}0f", "00".repeat(30));
+    assert_eq!(body, serde_json::json!({ "encrypted_msg_hash": hex }));
+    assert_eq!(error.outcome(), Outcome::Token);
+    assert_no_secrets(&error);
+    let metrics = capture.0.lock().unwrap().clone();
+    for (key, count) in [
+        (
+            "wxlogin_wechat_calls_total{api=checkencryptedmsg,errcode=0}",
+            1,
+        ),
+        (
+            "wxlogin_wechat_calls_total{api=checkencryptedmsg,errcode=40001}",
+            1,
+        ),
+        (
+            "wxlogin_wechat_request_duration_seconds{api=checkencryptedmsg}",
+            2,
+        ),
+    ] {
+        assert_eq!(metrics.get(key), Some(&count), "{key} in {metrics:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_base_url_with_a_path_prefix_keeps_it() {
     let mock = Mock::start(vec![Reply::Json(SESSION_OK)]).await;

@@ -5,6 +5,7 @@
 mod adapter;
 mod breaker;
 mod calls;
+mod encrypted_msg;
 mod errcodes;
 mod support;
 mod tokens;
