@@ -401,5 +401,6 @@ fn auth_settings(settings: &Settings) -> AuthSettings {
     s.watermark_skew = Duration::from_secs(raw.sessions.watermark_skew_secs);
     s.registration = raw.registration.policy;
     s.limits = settings.rate_limits;
+    s.verify_legacy_payloads = raw.wechat.verify_legacy_payloads;
     s
 }

@@ -6,6 +6,7 @@ use tracing::instrument;
 use super::{AuthService, PhoneResult, RegistrationPolicy, secs};
 use crate::crypto::{Handle, HandleHash, sha256};
 use crate::error::AuthError;
+use crate::ids::AppId;
 use crate::phone::Phone;
 use crate::ports::{Identity, LimitKind, SessionRecord, TicketRecord};
 use crate::secret::PhoneCode;
@@ -189,7 +190,13 @@ impl AuthService {
         }
         let refused = match decrypted {
             Ok(decrypted) => match self.check_watermark(decrypted.watermark_timestamp(), now) {
-                Ok(()) => return Phone::from_legacy_json(&decrypted.json),
+                Ok(()) if !self.settings.verify_legacy_payloads => {
+                    return Phone::from_legacy_json(&decrypted.json);
+                }
+                Ok(()) => match self.issued_by_wechat(&identity.appid, &payload).await? {
+                    true => return Phone::from_legacy_json(&decrypted.json),
+                    false => decrypt_failed("unverified", AuthError::SessionKeyStale),
+                },
                 Err(e) => e,
             },
             Err(DecryptError::AppidMismatch) => {
@@ -209,6 +216,19 @@ impl AuthService {
             .record_failure(&counter, self.settings.session_ttl)
             .await?;
         Err(refused)
+    }
+
+    /// `wechat.verify_legacy_payloads`: whether WeChat itself issued this payload. Asked only
+    /// once the payload has decrypted, so failed attempts cost WeChat nothing.
+    async fn issued_by_wechat(&self, app: &AppId, payload: &Payload) -> Result<bool, AuthError> {
+        self.ports
+            .wechat
+            .check_encrypted_msg(app, payload.ciphertext_sha256())
+            .await
+            .map_err(|f| {
+                tracing::info!(failure = %f, "checkencryptedmsg failed");
+                AuthError::from_phone_failure(&f)
+            })
     }
 
     fn check_watermark(
@@ -272,7 +292,8 @@ impl AuthService {
 
 /// Counts a failed legacy decryption by reason (`wxlogin_decrypt_failures_total`) and passes
 /// the error on. The reasons are a fixed set: `malformed`, `undecryptable` (padding and content
-/// alike, on purpose), `appid_mismatch`, `watermark_expired`, `locked` (over the cap).
+/// alike, on purpose), `appid_mismatch`, `watermark_expired`, `locked` (over the cap),
+/// `unverified` (decrypted, but WeChat says it did not issue it).
 fn decrypt_failed(reason: &'static str, error: AuthError) -> AuthError {
     metrics::counter!("wxlogin_decrypt_failures_total", "reason" => reason).increment(1);
     error

@@ -342,3 +342,50 @@ async fn shutdown_ends_within_the_grace_despite_a_stalled_client_and_finishes_re
             .is_some()
     );
 }
+
+/// A complete, well-formed phone payload forged under the user's own session_key: what a
+/// padding oracle (or any other flaw) would let an attacker build.
+fn forged_phone(app: &TestApp, user: &str, pure: &str) -> (String, String) {
+    let plaintext = serde_json::json!({
+        "phoneNumber": pure,
+        "purePhoneNumber": pure,
+        "countryCode": "86",
+        "watermark": { "timestamp": app.sim.clock().now_unix(), "appid": APP },
+    });
+    forged(app, user, plaintext.to_string().as_bytes(), true)
+}
+
+#[tokio::test]
+async fn verify_legacy_payloads_refuses_what_wechat_did_not_issue() {
+    // Without the check, a payload that decrypts is trusted: the trade-off in the docs.
+    let trusting = TestApp::spawn().await;
+    let session = trusting.session_for("mallory").await;
+    let res = trusting
+        .phone_by_data(&session, &forged_phone(&trusting, "mallory", "13900139000"))
+        .await;
+    assert_eq!(res.ok()["phone"]["phone_number"], "+8613900139000");
+    assert_eq!(trusting.upstream_calls("checkencryptedmsg"), 0);
+
+    let app = TestApp::spawn_with(tweak(|raw| raw.wechat.verify_legacy_payloads = true)).await;
+    let session = app.session_for("mallory").await;
+    app.phone_by_data(&session, &forged_phone(&app, "mallory", "13900139000"))
+        .await
+        .assert_error(422, "session_key_stale");
+    assert!(
+        app.metrics()
+            .await
+            .contains(r#"wxlogin_decrypt_failures_total{reason="unverified"}"#)
+    );
+    // Genuine data, which WeChat (the simulator) issued, passes with one more call.
+    let genuine = app.encrypted_phone("mallory", PHONE);
+    assert_eq!(
+        app.phone_by_data(&session, &genuine).await.ok()["registered"],
+        false
+    );
+    assert_eq!(app.upstream_calls("checkencryptedmsg"), 2);
+    // Data that does not decrypt never reaches WeChat.
+    app.phone_by_data(&session, &forged(&app, "mallory", b"x", false))
+        .await
+        .assert_error(422, "session_key_stale");
+    assert_eq!(app.upstream_calls("checkencryptedmsg"), 2);
+}
