@@ -192,3 +192,27 @@ async fn fifty_concurrent_refreshes_over_both_instances_succeed_exactly_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_decrypt_cap_counts_failures_on_every_instance() {
+    let Some(Cluster { a, b, _db }) = cluster().await else {
+        return;
+    };
+    let session = a.session_for("mallory").await;
+    // Five failures on each instance: spreading the queries gains nothing.
+    for i in 0..10 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.phone_by_data(
+            &session,
+            &crate::security::forged(app, "mallory", b"x", false),
+        )
+        .await
+        .assert_error(422, "session_key_stale");
+    }
+    let genuine = a.encrypted_phone("mallory", PHONE);
+    for app in [&a, &b] {
+        app.phone_by_data(&session, &genuine)
+            .await
+            .assert_error(422, "session_key_stale");
+    }
+}

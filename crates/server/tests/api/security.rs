@@ -20,7 +20,7 @@ type Enc = cbc::Encryptor<aes::Aes128>;
 
 /// Legacy data as an attacker makes it: under the user's own current session_key, with a
 /// plaintext of their choosing and, when `pad` is false, a last block that is not PKCS#7.
-fn forged(app: &TestApp, user: &str, plaintext: &[u8], pad: bool) -> (String, String) {
+pub(crate) fn forged(app: &TestApp, user: &str, plaintext: &[u8], pad: bool) -> (String, String) {
     let key = STANDARD
         .decode(app.sim.current_session_key(APP, user).unwrap())
         .unwrap();
