@@ -100,7 +100,7 @@ fn round_trip(rest: &[u8]) {
     let want = match json {
         Some(Value::Object(map)) if watermark_appid(&map) == Some(&*appid) => Ok(()),
         Some(Value::Object(_)) => Err(DecryptError::AppidMismatch),
-        _ => Err(DecryptError::NotJson),
+        _ => Err(DecryptError::Undecryptable),
     };
     match (got, want) {
         (Ok(d), Ok(())) => {

@@ -27,5 +27,5 @@ mod db;
 pub mod fixtures;
 mod proxy;
 
-pub use db::{Backend, TestDb, backend_url};
+pub use db::{Backend, MYSQL_URL_VAR, POSTGRES_URL_VAR, TestDb, backend_url};
 pub use proxy::TcpProxy;
