@@ -34,7 +34,9 @@ pub async fn layer(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = tracing::field::Empty);
+    let method = crate::routes::method_label(req.method());
+    let span =
+        tracing::info_span!("request", request_id = %id, method, route = tracing::field::Empty);
     let mut res = CURRENT
         .scope(
             id.clone(),

@@ -157,7 +157,7 @@ async fn observe(req: Request, next: Next) -> Response {
 
 /// The request method as a metric label and log field: the standard methods by name, any
 /// other (a client may send `XQZ8f3a…`) as `other`, so that label values stay a fixed set.
-fn method_label(method: &axum::http::Method) -> &'static str {
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
         Method::GET => "GET",
