@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, InvalidValue, OpenId, UnionId, UserId};
+use wxlogin_core::ids::{AppId, FamilyId, InvalidValue, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
     FamilyRecord, Identity, IdentitySummary, SessionKeys, SessionRecord, SigningKeyRecord,
     StoreResult, TicketRecord, UserRecord,
@@ -103,7 +103,7 @@ pub(crate) fn session_keys(row: &mut Row) -> StoreResult<SessionKeys> {
 /// `id, user_id, appid, created_at` of `refresh_families`.
 pub(crate) fn family(row: &mut Row) -> StoreResult<FamilyRecord> {
     Ok(FamilyRecord {
-        id: row.text()?,
+        id: id::<FamilyId>(row.text()?)?,
         user_id: id::<UserId>(row.text()?)?,
         appid: id::<AppId>(row.text()?)?,
         created_at: time(row.int()?)?,
@@ -119,4 +119,9 @@ pub(crate) fn signing_key(row: &mut Row) -> StoreResult<SigningKeyRecord> {
         private_sealed: row.bytes()?,
         created_at: time(row.int()?)?,
     })
+}
+
+/// A family id as stored.
+pub(crate) fn family_id(row: &mut Row) -> StoreResult<FamilyId> {
+    id::<FamilyId>(row.text()?)
 }

@@ -13,9 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, OpenId, UnionId, UserId};
+use wxlogin_core::ids::{AppId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
-    FamilyRecord, Health, Identity, IdentitySummary, KeyStore, NewUser, RefreshRecord,
+    FamilyRecord, Health, Identity, IdentitySummary, KeyStore, LoginRecord, NewUser, RefreshRecord,
     RegisterOutcome, RotateOutcome, SessionKeys, SessionRecord, SessionStore, SigningKeyRecord,
     StoreError, StoreResult, TicketRecord, TokenStore, UserRecord, UserStore,
 };
@@ -374,12 +374,12 @@ static INSERT_TOKEN: Query = Query::new(
 
 async fn insert_token(
     db: &mut dyn Exec,
-    family_id: &str,
+    family_id: &FamilyId,
     token: &RefreshRecord,
 ) -> StoreResult<()> {
     let args = args![
         token.hash.0.as_slice(),
-        family_id,
+        family_id.as_str(),
         unix(token.created_at),
         unix(token.expires_at),
     ];
@@ -396,11 +396,6 @@ async fn insert_family(
     static INSERT: Query = Query::new(
         "INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES (?, ?, ?, ?)",
     );
-    if first.family_id != family.id {
-        return Err(StoreError::Other(
-            "the first token names another family".into(),
-        ));
-    }
     let args = args![
         family.id.as_str(),
         family.user_id.as_str(),
@@ -538,7 +533,7 @@ impl UserStore for SqlStore {
 
     async fn signed_in_user(
         &self,
-        family_id: &str,
+        family_id: &FamilyId,
         user: &UserId,
     ) -> StoreResult<Option<(UserRecord, Vec<IdentitySummary>)>> {
         // `user` plus `identities` in their order, joined to the family as `family_active`
@@ -553,7 +548,7 @@ impl UserStore for SqlStore {
              WHERE f.id = ? AND f.user_id = ? AND f.revoked_at IS NULL
              ORDER BY i.created_at, i.appid, i.openid"
         ));
-        let (family_id, user) = (family_id.to_owned(), user.clone());
+        let (family_id, user) = (family_id.clone(), user.clone());
         self.read("signed_in_user", move |db| {
             Box::pin(async move {
                 let rows = db
@@ -678,10 +673,23 @@ impl UserStore for SqlStore {
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
-        let session = session.clone();
-        self.write("create_session", move |db| {
-            Box::pin(async move { insert_session(db, &session).await })
+    async fn record_login(&self, login: &LoginRecord) -> StoreResult<()> {
+        // One unit: one commit per login. The session_keys row is written first, as every
+        // login writes it: concurrent logins of one identity queue on it in the same order,
+        // and the other rows are new, so no deadlock.
+        let login = login.clone();
+        self.atomic("record_login", move |db| {
+            Box::pin(async move {
+                let id = &login.identity;
+                rotate_key(db, &id.appid, &id.openid, &login.sealed_key, login.at).await?;
+                if let Some(session) = &login.session {
+                    insert_session(db, session).await?;
+                }
+                if let Some((family, first)) = &login.sign_in {
+                    insert_family(db, family, first).await?;
+                }
+                Ok(Step::Keep(()))
+            })
         })
         .await
     }
@@ -702,48 +710,6 @@ impl SessionStore for SqlStore {
                     .await?
                     .map(|mut row| rows::session(&mut row))
                     .transpose()
-            })
-        })
-        .await
-    }
-
-    async fn rotate_session_key(
-        &self,
-        appid: &AppId,
-        openid: &OpenId,
-        sealed_key: &[u8],
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        let (appid, openid, key) = (appid.clone(), openid.clone(), sealed_key.to_vec());
-        self.write("rotate_session_key", move |db| {
-            Box::pin(async move { rotate_key(db, &appid, &openid, &key, now).await })
-        })
-        .await
-    }
-
-    async fn open_session(
-        &self,
-        sealed_key: &[u8],
-        session: &SessionRecord,
-        sign_in: Option<(&FamilyRecord, &RefreshRecord)>,
-        now: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        // One unit: one commit per login. The session_keys row is written first, as a lone
-        // rotation writes it: concurrent logins of one identity queue on it in the same
-        // order, and the other rows are new, so no deadlock.
-        let key = sealed_key.to_vec();
-        let session = session.clone();
-        let sign_in = sign_in.map(|(f, t)| (f.clone(), t.clone()));
-        let signs_in = sign_in.is_some();
-        self.atomic("open_session", move |db| {
-            Box::pin(async move {
-                let id = &session.identity;
-                rotate_key(db, &id.appid, &id.openid, &key, now).await?;
-                insert_session(db, &session).await?;
-                if let Some((family, first)) = &sign_in {
-                    insert_family(db, family, first).await?;
-                }
-                Ok(Step::Keep(signs_in))
             })
         })
         .await
@@ -829,7 +795,7 @@ impl TokenStore for SqlStore {
                     return Ok(Step::Keep(RotateOutcome::Invalid));
                 };
                 let (used_at, revoked_at) = (state.opt_int()?, state.opt_int()?);
-                let family_id = state.text()?;
+                let family_id = rows::family_id(&mut state)?;
                 if used_at.is_none() || revoked_at.is_some() {
                     // Unknown, expired and unused, or its family is already revoked.
                     return Ok(Step::Keep(RotateOutcome::Invalid));
@@ -851,8 +817,8 @@ impl TokenStore for SqlStore {
         .await
     }
 
-    async fn revoke_family(&self, family_id: &str, now: OffsetDateTime) -> StoreResult<()> {
-        let family_id = family_id.to_owned();
+    async fn revoke_family(&self, family_id: &FamilyId, now: OffsetDateTime) -> StoreResult<()> {
+        let family_id = family_id.clone();
         self.write("revoke_family", move |db| {
             Box::pin(async move {
                 db.execute(&REVOKE_FAMILY, &args![unix(now), family_id.as_str()])
@@ -863,7 +829,7 @@ impl TokenStore for SqlStore {
         .await
     }
 
-    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<String>> {
+    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<FamilyId>> {
         static REVOKE: Query = Query::new(
             "UPDATE refresh_families SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
         );
@@ -875,7 +841,7 @@ impl TokenStore for SqlStore {
                     .await?;
                 let mut ids = Vec::new();
                 for mut row in db.fetch(&IDS, &args![user.as_str()]).await? {
-                    ids.push(row.text()?);
+                    ids.push(rows::family_id(&mut row)?);
                 }
                 Ok(Step::Keep(ids))
             })
@@ -883,9 +849,9 @@ impl TokenStore for SqlStore {
         .await
     }
 
-    async fn family_active(&self, family_id: &str) -> StoreResult<bool> {
+    async fn family_active(&self, family_id: &FamilyId) -> StoreResult<bool> {
         static Q: Query = Query::new("SELECT revoked_at FROM refresh_families WHERE id = ?");
-        let family_id = family_id.to_owned();
+        let family_id = family_id.clone();
         self.read("family_active", move |db| {
             Box::pin(async move {
                 match db.fetch_optional(&Q, &args![family_id.as_str()]).await? {
