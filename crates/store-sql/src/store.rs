@@ -187,6 +187,10 @@ impl SqlStore {
         }
     }
 
+    fn is_postgres(&self) -> bool {
+        self.backend_name() == "postgres"
+    }
+
     /// Runs a read.
     async fn read<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
     where
@@ -674,10 +678,18 @@ impl UserStore for SqlStore {
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn record_login(&self, login: &LoginRecord) -> StoreResult<()> {
+        let login = login.clone();
+        if self.is_postgres() && login.session.is_some() {
+            // One statement, so one round trip and no BEGIN/COMMIT.
+            return self
+                .write("record_login", move |db| {
+                    Box::pin(async move { pg_record_login(db, &login).await })
+                })
+                .await;
+        }
         // One unit: one commit per login. The session_keys row is written first, as every
         // login writes it: concurrent logins of one identity queue on it in the same order,
         // and the other rows are new, so no deadlock.
-        let login = login.clone();
         self.atomic("record_login", move |db| {
             Box::pin(async move {
                 let id = &login.identity;
@@ -781,6 +793,19 @@ impl TokenStore for SqlStore {
         );
         let (presented, new) = (*presented, new.clone());
         let now = unix(now);
+        if self.is_postgres() {
+            // The common case in one statement: the token rotates. Otherwise (reuse, unknown)
+            // the unit below says why, in a transaction.
+            let new = new.clone();
+            let rotated = self
+                .write("rotate_refresh", move |db| {
+                    Box::pin(async move { pg_rotate_refresh(db, &presented, &new, now).await })
+                })
+                .await?;
+            if let Some(family) = rotated {
+                return Ok(RotateOutcome::Rotated(family));
+            }
+        }
         self.atomic("rotate_refresh", move |db| {
             Box::pin(async move {
                 let token = presented.0.as_slice();
@@ -862,6 +887,111 @@ impl TokenStore for SqlStore {
         })
         .await
     }
+}
+
+/// [`SessionStore::record_login`] with a session, on PostgreSQL: one statement. The rows of
+/// the data-modifying CTEs are checked (foreign keys included) at the end of the statement,
+/// so the first token may name the family inserted beside it.
+async fn pg_record_login(db: &mut dyn Exec, login: &LoginRecord) -> StoreResult<()> {
+    macro_rules! key_and_session {
+        () => {
+            "WITH k AS (
+                 INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
+                 VALUES (?, ?, ?, NULL, ?)
+                 ON CONFLICT (appid, openid) DO UPDATE SET
+                     previous_sealed = session_keys.current_sealed,
+                     current_sealed = excluded.current_sealed,
+                     rotated_at = excluded.rotated_at
+                 RETURNING 1
+             ), s AS (
+                 INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 RETURNING 1
+             )"
+        };
+    }
+    static LOGIN: Query = Query::new(concat!(
+        key_and_session!(),
+        " SELECT (SELECT count(*) FROM k) + (SELECT count(*) FROM s)"
+    ));
+    static SIGN_IN: Query = Query::new(concat!(
+        key_and_session!(),
+        ", f AS (
+             INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES (?, ?, ?, ?)
+         )
+         INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at)
+         VALUES (?, ?, ?, ?)"
+    ));
+    let (id, key) = (&login.identity, login.sealed_key.as_slice());
+    let Some(session) = &login.session else {
+        return Err(StoreError::Other("a login without a session".into()));
+    };
+    let unionid = session.identity.unionid.as_ref().map(UnionId::as_str);
+    let head = args![
+        id.appid.as_str(),
+        id.openid.as_str(),
+        key,
+        unix(login.at),
+        session.hash.0.as_slice(),
+        session.identity.appid.as_str(),
+        session.identity.openid.as_str(),
+        unionid,
+        unix(session.created_at),
+        unix(session.expires_at),
+    ];
+    match &login.sign_in {
+        None => db.fetch(&LOGIN, &head).await.map(drop),
+        Some((family, first)) => {
+            let mut all = head.to_vec();
+            all.extend(args![
+                family.id.as_str(),
+                family.user_id.as_str(),
+                family.appid.as_str(),
+                unix(family.created_at),
+                first.hash.0.as_slice(),
+                family.id.as_str(),
+                unix(first.created_at),
+                unix(first.expires_at),
+            ]);
+            db.execute(&SIGN_IN, &all).await.map(drop)
+        }
+    }
+}
+
+/// The rotation of a live token on PostgreSQL, in one statement: its family, or `None` when
+/// the token did not rotate (used, expired, unknown, or its family revoked).
+async fn pg_rotate_refresh(
+    db: &mut dyn Exec,
+    presented: &HandleHash,
+    new: &RefreshRecord,
+    now: i64,
+) -> StoreResult<Option<FamilyRecord>> {
+    static Q: Query = Query::new(
+        "WITH used AS (
+             UPDATE refresh_tokens SET used_at = ?
+             WHERE hash = ? AND used_at IS NULL AND expires_at > ?
+               AND EXISTS (SELECT 1 FROM refresh_families f
+                           WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)
+             RETURNING family_id
+         ), added AS (
+             INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at)
+             SELECT ?, family_id, ?, ? FROM used
+         )
+         SELECT f.id, f.user_id, f.appid, f.created_at
+         FROM refresh_families f JOIN used ON f.id = used.family_id",
+    );
+    let args = args![
+        now,
+        presented.0.as_slice(),
+        now,
+        new.hash.0.as_slice(),
+        unix(new.created_at),
+        unix(new.expires_at),
+    ];
+    db.fetch_optional(&Q, &args)
+        .await?
+        .map(|mut row| rows::family(&mut row))
+        .transpose()
 }
 
 static REVOKE_FAMILY: Query =
