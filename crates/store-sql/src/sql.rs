@@ -32,12 +32,11 @@ pub(crate) enum Dialect {
 
 /// One statement, written once with `?` placeholders. PostgreSQL gets them numbered (`$1`…)
 /// once, on first use. `mysql` replaces the text where MySQL's syntax differs (upserts,
-/// `FOR UPDATE`); `postgres` where PostgreSQL can do it in fewer round trips.
+/// `FOR UPDATE`, duplicate keys).
 #[derive(Debug)]
 pub(crate) struct Query {
     text: &'static str,
     mysql: Option<&'static str>,
-    postgres: Option<&'static str>,
     /// MySQL has no `ON CONFLICT (col) DO NOTHING`: a duplicate entry on this unique key
     /// counts as "0 rows" instead of an error.
     mysql_duplicate_is_noop: Option<&'static str>,
@@ -50,7 +49,6 @@ impl Query {
         Self {
             text,
             mysql: None,
-            postgres: None,
             mysql_duplicate_is_noop: None,
             numbered: OnceLock::new(),
         }
@@ -78,9 +76,7 @@ impl Query {
         match dialect {
             Dialect::Sqlite => self.text,
             Dialect::Mysql => self.mysql.unwrap_or(self.text),
-            Dialect::Postgres => self
-                .numbered
-                .get_or_init(|| number_placeholders(self.postgres.unwrap_or(self.text))),
+            Dialect::Postgres => self.numbered.get_or_init(|| number_placeholders(self.text)),
         }
     }
 }
