@@ -36,6 +36,8 @@ APPID = "wx0000000000000001"
 # `serve --config` refuses the published dev secret: the bench app has a secret of its own.
 SECRET = "0123456789abcdef0123456789abcdef"
 SCENARIOS = ["ceiling", "healthz", "me", "refresh", "phone-legacy", "phone", "login"]
+# With --peer node: the same load on the Node peer, in the same run, after wxlogin's.
+PEER_SCENARIOS = ["peer-me", "peer-login"]
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 HTTP_TIMEOUT = 30
 
@@ -199,6 +201,54 @@ class Bench:
         log(f"server pid {self.server.pid} on :{self.api_port}, simulator pid {self.sim.pid} "
             f"on :{self.sim_port}, data in {self.data}")
 
+    def start_peer(self):
+        """The Node peer (koa + ioredis): a copy of --peer-dir, `npm ci` there, two workers,
+        the same simulator as WeChat, sessions in the Redis on --peer-redis-port."""
+        a = self.args
+        src = Path(a.peer_dir or os.environ.get("WXLOGIN_PEER_NODE_DIR", ""))
+        if not (src / "server.js").is_file():
+            raise RuntimeError("--peer node needs --peer-dir (or WXLOGIN_PEER_NODE_DIR): "
+                               "the node-seed folder with server.js")
+        copy = self.data / "node-seed"
+        shutil.copytree(src, copy, ignore=shutil.ignore_patterns("node_modules"))
+        log(f"peer: npm ci in {copy}")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=copy,
+                       check=True, timeout=600, stdout=subprocess.DEVNULL)
+        self.peer_port = free_port()
+        env = dict(os.environ, WX_BASE=f"http://127.0.0.1:{self.sim_port}", WX_APPID=APPID,
+                   WX_SECRET=SECRET, PORT=str(self.peer_port), WORKERS="2",
+                   REDIS_PORT=str(a.peer_redis_port))
+        self.peer = subprocess.Popen(["node", "server.js"], cwd=copy, env=env,
+                                     stdout=open(self.out / "peer.log", "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(self.peer)
+        wait_ready(self.peer_port, "/me", self.peer, "the Node peer")
+        log(f"peer pid {self.peer.pid} on :{self.peer_port}")
+
+    def setup_peer_users(self):
+        """A token per user from the peer: login, the phone number through the legacy payload,
+        and `phone:<number>` set in Redis first (the peer's registration is out of band)."""
+        api, sim = Client(self.peer_port), Client(self.sim_port)
+        with socket.create_connection(("127.0.0.1", self.args.peer_redis_port), timeout=10) as r:
+            for u in self.users:
+                # The peer looks the number up as WeChat's phoneNumber: without +86.
+                key, val = f"phone:{u['phone'].removeprefix('+86')}", u["user"]
+                r.sendall(f"*3\r\n$3\r\nSET\r\n${len(key)}\r\n{key}\r\n"
+                          f"${len(val)}\r\n{val}\r\n".encode())
+                if not r.recv(64).startswith(b"+OK"):
+                    raise RuntimeError("Redis refused SET")
+        for u in self.users:
+            code = sim.call("POST", "/_sim/v1/login_codes", {"appid": APPID, "user": u["user"]})["code"]
+            session = api.call("POST", "/login/", {"code": code})["data"]["session"]
+            e = sim.call("POST", "/_sim/v1/encrypted_phone",
+                         {"appid": APPID, "user": u["user"], "phone": u["phone"]})
+            ph = api.call("POST", "/getPhoneNumber/", {"session": session,
+                                                      "encryptedData": e["encrypted_data"],
+                                                      "iv": e["iv"]})
+            if "token" not in ph.get("data", {}):
+                raise RuntimeError(f"the peer issued no token: {ph}")
+            u["peer_token"] = ph["data"]["token"]
+
     def stop(self):
         for p in reversed(self.procs):
             if p.poll() is None:
@@ -264,7 +314,9 @@ class Bench:
             f.write_text("".join(u["access"] + "\n" for u in self.users))
         elif name == "refresh":
             f.write_text("".join(u["refresh"] + "\n" for u in self.users))
-        elif name == "login":
+        elif name == "peer-me":
+            f.write_text("".join(u["peer_token"] + "\n" for u in self.users))
+        elif name in ("login", "peer-login"):
             # Interleave users so consecutive requests hit different users.
             codes = self.mint("login_codes", budget)
             f.write_text("".join(c + "\n" for _, c in interleave(codes, len(self.users))))
@@ -289,9 +341,13 @@ class Bench:
         a = self.args
         inputs = self.prepare(name)
         script = {"ceiling": "static", "healthz": "static", "me": "me", "refresh": "refresh",
-                  "phone": "phone", "phone-legacy": "phone_legacy", "login": "login"}[name]
+                  "phone": "phone", "phone-legacy": "phone_legacy", "login": "login",
+                  "peer-me": "peer_me", "peer-login": "peer_login"}[name]
+        server = self.peer if name.startswith("peer-") else self.server
         if name == "ceiling":
             url = f"http://127.0.0.1:{self.sim_port}{a.ceiling_path}"
+        elif name.startswith("peer-"):
+            url = f"http://127.0.0.1:{self.peer_port}"
         elif name == "healthz":
             url = f"http://127.0.0.1:{self.api_port}/healthz"
         else:
@@ -302,11 +358,13 @@ class Bench:
             cmd += ["--", str(inputs), str(a.threads)]
         time.sleep(a.settle)
         load = Path("/proc/loadavg").read_text().split()[:3]
-        pid = self.server.pid if name != "ceiling" else self.sim.pid
+        # For the peer: its master process only (the two workers are children), so its CPU and
+        # RSS columns undercount; compare its req/s and latencies.
+        pid = server.pid if name != "ceiling" else self.sim.pid
         peak_reset = reset_peak(pid)
         sampler = RssSampler(pid)
         sampler.start()
-        c0 = (cpu_ticks(self.server.pid), cpu_ticks(self.sim.pid), time.monotonic())
+        c0 = (cpu_ticks(server.pid), cpu_ticks(self.sim.pid), time.monotonic())
         log(f"{name}: {' '.join(cmd)}  (load average {' '.join(load)})")
         perf = None
         if a.perf and name != "ceiling":
@@ -317,7 +375,7 @@ class Bench:
                 stdout=subprocess.DEVNULL, stderr=open(self.out / f"{name}.perf.log", "wb"))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 60,
                               env=dict(os.environ, BENCH_LUA_DIR=str(LUA)))
-        c1 = (cpu_ticks(self.server.pid), cpu_ticks(self.sim.pid), time.monotonic())
+        c1 = (cpu_ticks(server.pid), cpu_ticks(self.sim.pid), time.monotonic())
         sampler.stop.set()
         sampler.join()
         if perf:
@@ -455,6 +513,12 @@ def main():
     p.add_argument("--write-doc", action="store_true",
                    help="replace the results section of docs/benchmarks.md")
     p.add_argument("--keep-data", action="store_true", help="keep the temporary data directory")
+    p.add_argument("--peer", choices=["node"],
+                   help="also run peer-me and peer-login on a peer server in the same run")
+    p.add_argument("--peer-dir", help="the Node peer's folder (node-seed; copied, then npm ci "
+                                      "in the copy); default $WXLOGIN_PEER_NODE_DIR")
+    p.add_argument("--peer-redis-port", type=int, default=6379,
+                   help="the Redis on 127.0.0.1 that the peer keeps sessions in")
     p.add_argument("--perf", choices=["flat", "graph"],
                    help="record the server with perf during each scenario (target/bench/<stamp>/"
                         "<scenario>.perf.txt)")
@@ -471,10 +535,17 @@ def main():
     b = Bench(a)
     try:
         b.start()
-        if any(n not in ("ceiling", "healthz") for n in names):
+        if a.peer or any(n not in ("ceiling", "healthz") for n in names):
             b.setup_users()
         for n in names:
             b.run_scenario(n)
+        if a.peer:
+            b.start_peer()
+            if not b.users:
+                b.setup_users()
+            b.setup_peer_users()
+            for n in PEER_SCENARIOS:
+                b.run_scenario(n)
         b.write()
     finally:
         b.stop()

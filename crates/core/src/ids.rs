@@ -77,6 +77,12 @@ id_type!(
     UserId, "user_id", 64
 );
 
+id_type!(
+    /// A refresh family's id: one sign-in on one device, across rotations; the `sid` claim of
+    /// its access tokens.
+    FamilyId, "family_id", 128
+);
+
 impl fmt::Debug for AppId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "AppId({})", self.0)
@@ -99,6 +105,19 @@ impl fmt::Debug for OpenId {
 impl fmt::Debug for UnionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("UnionId([redacted])")
+    }
+}
+
+impl fmt::Debug for FamilyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FamilyId({})", self.0)
+    }
+}
+
+impl FamilyId {
+    /// A new random id (128 bits, hex).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
     }
 }
 

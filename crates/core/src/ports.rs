@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::crypto::HandleHash;
-use crate::ids::{AppId, OpenId, UnionId, UserId};
+use crate::ids::{AppId, FamilyId, OpenId, UnionId, UserId};
 
 /// A backend failed (unreachable, timed out, or answered something unexpected).
 /// Business outcomes ("not found", "already used") are never errors: they are values.
@@ -153,7 +153,7 @@ pub trait UserStore: Send + Sync {
     /// otherwise (unknown or revoked family, another user's family, user gone).
     async fn signed_in_user(
         &self,
-        family_id: &str,
+        family_id: &FamilyId,
         user: &UserId,
     ) -> StoreResult<Option<(UserRecord, Vec<IdentitySummary>)>>;
     /// Stores a registration ticket (only its hash). The ticket holds the sealed phone.
@@ -215,50 +215,46 @@ pub struct SessionKeys {
     pub rotated_at: OffsetDateTime,
 }
 
+/// What a login stores, all or nothing: the exchanged session_key becomes `current` for
+/// `identity` as of `at` (the old one `previous`), the new session, and for a known user a new
+/// refresh family with its first token.
+#[derive(Clone)]
+pub struct LoginRecord {
+    /// Whose session_key.
+    pub identity: Identity,
+    /// When it was exchanged.
+    pub at: OffsetDateTime,
+    /// The session_key, sealed with context `session_key:<appid>:<openid>`.
+    pub sealed_key: Vec<u8>,
+    /// The new session, for `identity`. `None` where the caller keeps sessions elsewhere:
+    /// `RedisSessions` stores the session in Redis and passes the rest on to the database.
+    pub session: Option<SessionRecord>,
+    /// For a known user: their new refresh family and its first token.
+    pub sign_in: Option<(FamilyRecord, RefreshRecord)>,
+}
+
+impl std::fmt::Debug for LoginRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRecord")
+            .field("identity", &self.identity)
+            .field("at", &self.at)
+            .field("session", &self.session)
+            .field("sign_in", &self.sign_in)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Mini-program sessions and the session_key history they decrypt with.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Stores a new session.
-    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// Stores what a login stores ([`LoginRecord`]) in one transaction: one commit per login.
+    async fn record_login(&self, login: &LoginRecord) -> StoreResult<()>;
     /// A session that exists and has not expired at `now`.
     async fn live_session(
         &self,
         hash: &HandleHash,
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>>;
-    /// Records a new current session_key for (appid, openid); the old current one becomes
-    /// `previous` as of `now`.
-    async fn rotate_session_key(
-        &self,
-        appid: &AppId,
-        openid: &OpenId,
-        sealed_key: &[u8],
-        now: OffsetDateTime,
-    ) -> StoreResult<()>;
-    /// What a login stores: [`Self::rotate_session_key`] for the session's (appid, openid)
-    /// with `sealed_key` at `now`, then [`Self::create_session`], and for a known user
-    /// `sign_in`: a new refresh family with its first token, as
-    /// [`TokenStore::create_family`] stores it. Returns whether `sign_in` was stored.
-    ///
-    /// A backend that keeps families in the same database does all of it in one transaction
-    /// and returns `true` (the SQL stores: one commit per login). This default makes the two
-    /// session calls in turn and leaves the family to the caller (`false`), so a store that
-    /// keeps sessions elsewhere (Redis) needs nothing more. If it fails, the key may have
-    /// rotated without a session: harmless, as a lone rotation is (the client logs in again).
-    async fn open_session(
-        &self,
-        sealed_key: &[u8],
-        session: &SessionRecord,
-        sign_in: Option<(&FamilyRecord, &RefreshRecord)>,
-        now: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let _ = sign_in;
-        let identity = &session.identity;
-        self.rotate_session_key(&identity.appid, &identity.openid, sealed_key, now)
-            .await?;
-        self.create_session(session).await?;
-        Ok(false)
-    }
     /// The session_key history of (appid, openid).
     async fn session_keys(
         &self,
@@ -267,13 +263,13 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<Option<SessionKeys>>;
 }
 
-/// A refresh token as stored.
+/// A refresh token as stored. Its family is the one it is stored with: the family being
+/// created ([`TokenStore::create_family`]), or the presented token's
+/// ([`TokenStore::rotate_refresh`]).
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
     /// SHA-256 of the token.
     pub hash: HandleHash,
-    /// The family (`sid` in access tokens).
-    pub family_id: String,
     /// Issued at.
     pub created_at: OffsetDateTime,
     /// Dead after.
@@ -284,7 +280,7 @@ pub struct RefreshRecord {
 #[derive(Debug, Clone)]
 pub struct FamilyRecord {
     /// Random id, also the `sid` claim.
-    pub id: String,
+    pub id: FamilyId,
     /// Whose.
     pub user_id: UserId,
     /// Which app it was signed in through.
@@ -301,7 +297,7 @@ pub enum RotateOutcome {
     /// The token had already been used: the family is now revoked.
     Reused {
         /// The revoked family, so that its access tokens can be refused too.
-        family_id: String,
+        family_id: FamilyId,
     },
     /// Unknown, expired, or its family is revoked. Nothing changed.
     Invalid,
@@ -322,13 +318,13 @@ pub trait TokenStore: Send + Sync {
         now: OffsetDateTime,
     ) -> StoreResult<RotateOutcome>;
     /// Revokes one family. Idempotent.
-    async fn revoke_family(&self, family_id: &str, now: OffsetDateTime) -> StoreResult<()>;
+    async fn revoke_family(&self, family_id: &FamilyId, now: OffsetDateTime) -> StoreResult<()>;
     /// Revokes every family of a user. Idempotent. Returns the ids of all the user's
     /// families (revoked now or before), so that a retry after a failed
     /// [`RevocationList::revoke`] lists them again.
-    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<String>>;
+    async fn revoke_user(&self, user: &UserId, now: OffsetDateTime) -> StoreResult<Vec<FamilyId>>;
     /// Whether the family exists and is not revoked.
-    async fn family_active(&self, family_id: &str) -> StoreResult<bool>;
+    async fn family_active(&self, family_id: &FamilyId) -> StoreResult<bool>;
 }
 
 /// A token-signing key as stored.
@@ -472,9 +468,9 @@ pub trait RateLimiter: Send + Sync {
 #[async_trait]
 pub trait RevocationList: Send + Sync {
     /// Marks families revoked for `ttl`.
-    async fn revoke(&self, family_ids: &[String], ttl: std::time::Duration) -> StoreResult<()>;
+    async fn revoke(&self, family_ids: &[FamilyId], ttl: std::time::Duration) -> StoreResult<()>;
     /// Whether the family is marked revoked.
-    async fn is_revoked(&self, family_id: &str) -> StoreResult<bool>;
+    async fn is_revoked(&self, family_id: &FamilyId) -> StoreResult<bool>;
 }
 
 /// Failed attempts counted per key, for caps that hold until something changes the key (the

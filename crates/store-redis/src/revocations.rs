@@ -22,6 +22,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use wxlogin_core::ids::FamilyId;
 use wxlogin_core::ports::{RevocationList, StoreResult};
 
 use crate::{RedisStore, redis_err};
@@ -38,14 +39,14 @@ impl RedisRevocations {
         Self { redis }
     }
 
-    fn key(&self, family_id: &str) -> String {
-        self.redis.key(family_id, "revoked")
+    fn key(&self, family_id: &FamilyId) -> String {
+        self.redis.key(family_id.as_str(), "revoked")
     }
 }
 
 #[async_trait]
 impl RevocationList for RedisRevocations {
-    async fn revoke(&self, family_ids: &[String], ttl: Duration) -> StoreResult<()> {
+    async fn revoke(&self, family_ids: &[FamilyId], ttl: Duration) -> StoreResult<()> {
         if family_ids.is_empty() {
             return Ok(());
         }
@@ -67,7 +68,7 @@ impl RevocationList for RedisRevocations {
             .map_err(redis_err("revoke"))
     }
 
-    async fn is_revoked(&self, family_id: &str) -> StoreResult<bool> {
+    async fn is_revoked(&self, family_id: &FamilyId) -> StoreResult<bool> {
         let mut conn = self.redis.conn();
         redis::cmd("EXISTS")
             .arg(self.key(family_id))

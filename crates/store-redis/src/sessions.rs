@@ -17,8 +17,9 @@
 //! there is no fallback, since another instance could not see a session only this one
 //! knows. Sessions in Redis are lost when Redis loses its data (a restart without
 //! persistence); their users sign in again with `wx.login()`. The session_key history
-//! ([`SessionStore::rotate_session_key`], [`SessionStore::session_keys`]) is delegated to
-//! the durable store, so a Redis restart never loses a key needed to decrypt phone data.
+//! and the refresh families ([`SessionStore::record_login`] without its session,
+//! [`SessionStore::session_keys`]) are the durable store's, so a Redis restart never loses a
+//! key needed to decrypt phone data.
 
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::ids::{AppId, OpenId, UnionId};
 use wxlogin_core::ports::{
-    Identity, SessionKeys, SessionRecord, SessionStore, StoreError, StoreResult,
+    Identity, LoginRecord, SessionKeys, SessionRecord, SessionStore, StoreError, StoreResult,
 };
 
 use crate::{RedisStore, redis_err};
@@ -59,11 +60,9 @@ impl RedisSessions {
     fn key(&self, hash: &HandleHash) -> String {
         self.redis.key(&hex::encode(hash.0), "session")
     }
-}
 
-#[async_trait]
-impl SessionStore for RedisSessions {
-    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+    /// Stores the session in Redis.
+    async fn put(&self, session: &SessionRecord) -> StoreResult<()> {
         let lifetime = session.expires_at - session.created_at;
         // Whole milliseconds, rounded up so the key never dies before the session does.
         let micros = lifetime.whole_microseconds();
@@ -81,6 +80,22 @@ impl SessionStore for RedisSessions {
             .await
             .map_err(redis_err("create_session"))
     }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessions {
+    /// The session_key and any family go to the database first, then the session to Redis:
+    /// if Redis fails, the login fails with a rotated key and maybe a family no token was
+    /// handed out for (harmless: purged when its first token expires).
+    async fn record_login(&self, login: &LoginRecord) -> StoreResult<()> {
+        let mut durable = login.clone();
+        let session = durable.session.take();
+        self.durable.record_login(&durable).await?;
+        match &session {
+            Some(session) => self.put(session).await,
+            None => Ok(()),
+        }
+    }
 
     async fn live_session(
         &self,
@@ -97,18 +112,6 @@ impl SessionStore for RedisSessions {
         let record = decode(*hash, &value)
             .ok_or_else(|| StoreError::Other("redis live_session: unreadable session".into()))?;
         Ok((record.expires_at > now).then_some(record))
-    }
-
-    async fn rotate_session_key(
-        &self,
-        appid: &AppId,
-        openid: &OpenId,
-        sealed_key: &[u8],
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        self.durable
-            .rotate_session_key(appid, openid, sealed_key, now)
-            .await
     }
 
     async fn session_keys(

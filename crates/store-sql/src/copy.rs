@@ -695,5 +695,5 @@ fn db_err(op: &str, err: sqlx::Error) -> StoreError {
     {
         return StoreError::Other(format!("{op}: mysql error {}", my.number()));
     }
-    errors::from_sqlx(op, err, |_| false)
+    crate::sql::in_op(op, errors::from_sqlx(err, |_| false))
 }

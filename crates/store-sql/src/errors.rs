@@ -8,13 +8,10 @@
 use sqlx::error::DatabaseError;
 use wxlogin_core::ports::StoreError;
 
-/// Maps `err`, raised while doing `op`. `transient` tells, per backend, which database
-/// errors mean "busy or unreachable, try later" (SQLite's `SQLITE_BUSY`, for instance).
-pub(crate) fn from_sqlx(
-    op: &str,
-    err: sqlx::Error,
-    transient: fn(&dyn DatabaseError) -> bool,
-) -> StoreError {
+/// Maps `err`. `transient` tells, per backend, which database errors mean "busy or
+/// unreachable, try later" (a deadlock, too many connections, for instance). The caller puts
+/// the operation's name in front ([`crate::sql::in_op`]).
+pub(crate) fn from_sqlx(err: sqlx::Error, transient: fn(&dyn DatabaseError) -> bool) -> StoreError {
     let unavailable = match &err {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -25,9 +22,9 @@ pub(crate) fn from_sqlx(
         _ => false,
     };
     if unavailable {
-        StoreError::Unavailable(format!("{op}: {err}"))
+        StoreError::Unavailable(err.to_string())
     } else {
-        StoreError::Other(format!("{op}: {err}"))
+        StoreError::Other(err.to_string())
     }
 }
 
@@ -39,7 +36,7 @@ pub(crate) fn from_migrate(
     use sqlx::migrate::MigrateError;
     match err {
         MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => {
-            from_sqlx("migrate", e, transient)
+            crate::sql::in_op("migrate", from_sqlx(e, transient))
         }
         // VersionMissing (the database is newer than this binary), VersionMismatch (a
         // merged migration was edited), Dirty, ...: an operator has to look.

@@ -1,4 +1,5 @@
-//! wxlogin-store-sql: the durable stores on SQL databases, via sqlx.
+//! wxlogin-store-sql: the durable stores on SQL databases: SQLite (rusqlite), PostgreSQL and
+//! MySQL/MariaDB (sqlx), with each query written once.
 //!
 //! [`SqlStore`] implements every durable port of `wxlogin-core` ([`UserStore`],
 //! [`SessionStore`], [`TokenStore`], [`KeyStore`], [`Health`]) on one connection pool. The
@@ -22,14 +23,21 @@
 //! unique ([`KeyStore::insert_signing_key`]).
 //!
 //! # Layout
-//! * `store`: [`SqlStore`], [`ConnectOptions`], [`Purged`]; picks the backend from the URL.
-//! * `backend`: the trait each backend implements, beyond the ports.
-//! * `rows`: rows as read from any backend, and their conversion to the ports' records.
+//! * `store`: [`SqlStore`], [`ConnectOptions`], [`Purged`]; picks the engine from the URL, and
+//!   implements every port with each query written once.
+//! * `sql`: the query layer's vocabulary: `Query` (text with `?` placeholders, and the few
+//!   per-dialect variants), `Arg`, `Row`, and `Exec`, what each engine implements.
+//! * `rows`: rows as read from any engine, to the ports' records.
 //! * `errors`: sqlx errors to [`StoreError`] (`Unavailable` or `Other`).
 //! * `redact`: [`redact_url`], database URLs with their password masked, for `Debug` and logs.
 //! * `copy`: [`copy::copy_data`], every durable row from one database to another (`wxlogin copy-data`).
-//! * `sqlite`, `postgres`, `mysql`: one backend each (features of the same names, all on by
-//!   default); its SQL, its locking notes, and its `migrations/<backend>/`.
+//! * `sqlite`: the SQLite engine (rusqlite): reads on the caller's thread, one writer thread
+//!   committing units in groups, each in its own savepoint.
+//! * `pooled`: the PostgreSQL and MySQL engines (sqlx pools): row decoding, error
+//!   classification and migrations, per server.
+//!
+//! Features `sqlite`, `postgres`, `mysql` (all on by default) pick the engines; each has its
+//! `migrations/<backend>/`.
 //!
 //! [`UserStore`]: wxlogin_core::ports::UserStore
 //! [`SessionStore`]: wxlogin_core::ports::SessionStore
@@ -44,15 +52,13 @@ compile_error!(
     "wxlogin-store-sql needs at least one backend feature: `sqlite`, `postgres` or `mysql`"
 );
 
-mod backend;
 pub mod copy;
 mod errors;
-#[cfg(feature = "mysql")]
-mod mysql;
-#[cfg(feature = "postgres")]
-mod postgres;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod pooled;
 mod redact;
 mod rows;
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;

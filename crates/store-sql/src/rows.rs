@@ -1,20 +1,19 @@
-//! Rows as every backend reads them (text, 64-bit integers, byte strings), and their
-//! conversion to and from the ports' records.
+//! Rows as every engine returns them, to the ports' records. Each reader takes the columns
+//! in the order that the `SELECT`s of `store` list them (the `*_COLUMNS` constants there).
 //!
-//! Each backend's SQL selects the columns under the field names below.
-//!
-//! Times are stored as unix seconds; sub-second parts are dropped on the way in
-//! ([`unix`]), so "live at `now`" (`expires_at > now`) is decided on whole seconds.
+//! Times are stored as unix seconds; sub-second parts are dropped on the way in ([`unix`]),
+//! so "live at `now`" (`expires_at > now`) is decided on whole seconds.
 
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, InvalidValue, OpenId, UnionId, UserId};
+use wxlogin_core::ids::{AppId, FamilyId, InvalidValue, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
     FamilyRecord, Identity, IdentitySummary, SessionKeys, SessionRecord, SigningKeyRecord,
     StoreResult, TicketRecord, UserRecord,
 };
 
 use crate::errors::corrupt;
+use crate::sql::Row;
 
 /// A time as stored: whole unix seconds.
 pub(crate) fn unix(t: OffsetDateTime) -> i64 {
@@ -36,209 +35,93 @@ fn hash(raw: Vec<u8>) -> StoreResult<HandleHash> {
         .map_err(|_| corrupt("hash is not 32 bytes"))
 }
 
-fn identity(appid: String, openid: String, unionid: Option<String>) -> StoreResult<Identity> {
+fn identity(row: &mut Row) -> StoreResult<Identity> {
     Ok(Identity {
-        appid: id::<AppId>(appid)?,
-        openid: id::<OpenId>(openid)?,
-        unionid: unionid.map(id::<UnionId>).transpose()?,
+        appid: id::<AppId>(row.text()?)?,
+        openid: id::<OpenId>(row.text()?)?,
+        unionid: row.opt_text()?.map(id::<UnionId>).transpose()?,
     })
 }
 
-/// `users`, without `phone_hash` (which no record carries).
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    id: String,
-    phone_sealed: Vec<u8>,
-    nickname: Option<String>,
-    avatar_url: Option<String>,
-    created_at: i64,
+/// `id, phone_sealed, nickname, avatar_url, created_at` of `users`.
+pub(crate) fn user(row: &mut Row) -> StoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: id::<UserId>(row.text()?)?,
+        phone_sealed: row.bytes()?,
+        nickname: row.opt_text()?,
+        avatar_url: row.opt_text()?,
+        created_at: time(row.int()?)?,
+    })
 }
 
-impl UserRow {
-    pub(crate) fn into_record(self) -> StoreResult<UserRecord> {
-        Ok(UserRecord {
-            id: id::<UserId>(self.id)?,
-            phone_sealed: self.phone_sealed,
-            nickname: self.nickname,
-            avatar_url: self.avatar_url,
-            created_at: time(self.created_at)?,
+/// `appid, unionid` of `identities`; `None` when the appid is NULL (a `LEFT JOIN` that found
+/// no identity).
+pub(crate) fn identity_summary(row: &mut Row) -> StoreResult<Option<IdentitySummary>> {
+    let appid = row.opt_text()?;
+    let has_unionid = row.opt_text()?.is_some();
+    appid
+        .map(|appid| {
+            Ok(IdentitySummary {
+                appid: id::<AppId>(appid)?,
+                has_unionid,
+            })
         })
-    }
+        .transpose()
 }
 
-/// What `identities(user)` reads of one identity.
-#[derive(sqlx::FromRow)]
-pub(crate) struct IdentitySummaryRow {
-    appid: String,
-    unionid: Option<String>,
+/// `hash, appid, openid, unionid, phone_sealed, created_at, expires_at` of
+/// `registration_tickets`.
+pub(crate) fn ticket(row: &mut Row) -> StoreResult<TicketRecord> {
+    Ok(TicketRecord {
+        hash: hash(row.bytes()?)?,
+        identity: identity(row)?,
+        phone_sealed: row.bytes()?,
+        created_at: time(row.int()?)?,
+        expires_at: time(row.int()?)?,
+    })
 }
 
-impl IdentitySummaryRow {
-    pub(crate) fn into_summary(self) -> StoreResult<IdentitySummary> {
-        Ok(IdentitySummary {
-            appid: id::<AppId>(self.appid)?,
-            has_unionid: self.unionid.is_some(),
-        })
-    }
+/// `hash, appid, openid, unionid, created_at, expires_at` of `sessions`.
+pub(crate) fn session(row: &mut Row) -> StoreResult<SessionRecord> {
+    Ok(SessionRecord {
+        hash: hash(row.bytes()?)?,
+        identity: identity(row)?,
+        created_at: time(row.int()?)?,
+        expires_at: time(row.int()?)?,
+    })
 }
 
-/// One row of `user_by_identity_and_unionid`: the user's columns as [`UserRow`], and the
-/// unionid the identity records (as `identity_unionid`).
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserByIdentityRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    identity_unionid: Option<String>,
+/// `current_sealed, previous_sealed, rotated_at` of `session_keys`.
+pub(crate) fn session_keys(row: &mut Row) -> StoreResult<SessionKeys> {
+    Ok(SessionKeys {
+        current: row.bytes()?,
+        previous: row.opt_bytes()?,
+        rotated_at: time(row.int()?)?,
+    })
 }
 
-impl UserByIdentityRow {
-    /// The user, and whether the identity already records `unionid` (always so for `None`).
-    pub(crate) fn into_record(self, unionid: Option<&UnionId>) -> StoreResult<(UserRecord, bool)> {
-        let recorded = unionid.is_none_or(|u| self.identity_unionid.as_deref() == Some(u.as_str()));
-        Ok((self.user.into_record()?, recorded))
-    }
+/// `id, user_id, appid, created_at` of `refresh_families`.
+pub(crate) fn family(row: &mut Row) -> StoreResult<FamilyRecord> {
+    Ok(FamilyRecord {
+        id: id::<FamilyId>(row.text()?)?,
+        user_id: id::<UserId>(row.text()?)?,
+        appid: id::<AppId>(row.text()?)?,
+        created_at: time(row.int()?)?,
+    })
 }
 
-/// One row of `signed_in_user`: the user's columns as [`UserRow`], and one of their
-/// identities as [`IdentitySummaryRow`] under `identity_`-prefixed names, both NULL when the
-/// user has none (the `LEFT JOIN` found nothing).
-#[derive(sqlx::FromRow)]
-pub(crate) struct SignedInRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    identity_appid: Option<String>,
-    identity_unionid: Option<String>,
+/// `kid, generation, public_key, private_sealed, created_at` of `signing_keys`.
+pub(crate) fn signing_key(row: &mut Row) -> StoreResult<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        kid: row.text()?,
+        generation: row.int()?,
+        public_key: row.bytes()?,
+        private_sealed: row.bytes()?,
+        created_at: time(row.int()?)?,
+    })
 }
 
-/// The user and their identities from the rows of `signed_in_user`, in the rows' order: no
-/// row, no user (the family is unknown, revoked or another user's); a user without
-/// identities comes as one row with NULL identity columns.
-pub(crate) fn signed_in_user(
-    rows: Vec<SignedInRow>,
-) -> StoreResult<Option<(UserRecord, Vec<IdentitySummary>)>> {
-    let mut rows = rows.into_iter();
-    let Some(first) = rows.next() else {
-        return Ok(None);
-    };
-    // Every row repeats the same user's columns: the first one's make the record.
-    let user = first.user.into_record()?;
-    let identities = std::iter::once((first.identity_appid, first.identity_unionid))
-        .chain(rows.map(|row| (row.identity_appid, row.identity_unionid)))
-        .filter_map(|(appid, unionid)| {
-            appid.map(|appid| IdentitySummaryRow { appid, unionid }.into_summary())
-        })
-        .collect::<StoreResult<_>>()?;
-    Ok(Some((user, identities)))
-}
-
-/// `registration_tickets`, without `used_at` (only live tickets are read).
-#[derive(sqlx::FromRow)]
-pub(crate) struct TicketRow {
-    hash: Vec<u8>,
-    appid: String,
-    openid: String,
-    unionid: Option<String>,
-    phone_sealed: Vec<u8>,
-    created_at: i64,
-    expires_at: i64,
-}
-
-impl TicketRow {
-    pub(crate) fn into_record(self) -> StoreResult<TicketRecord> {
-        Ok(TicketRecord {
-            hash: hash(self.hash)?,
-            identity: identity(self.appid, self.openid, self.unionid)?,
-            phone_sealed: self.phone_sealed,
-            created_at: time(self.created_at)?,
-            expires_at: time(self.expires_at)?,
-        })
-    }
-}
-
-/// `sessions`.
-#[derive(sqlx::FromRow)]
-pub(crate) struct SessionRow {
-    hash: Vec<u8>,
-    appid: String,
-    openid: String,
-    unionid: Option<String>,
-    created_at: i64,
-    expires_at: i64,
-}
-
-impl SessionRow {
-    pub(crate) fn into_record(self) -> StoreResult<SessionRecord> {
-        Ok(SessionRecord {
-            hash: hash(self.hash)?,
-            identity: identity(self.appid, self.openid, self.unionid)?,
-            created_at: time(self.created_at)?,
-            expires_at: time(self.expires_at)?,
-        })
-    }
-}
-
-/// `session_keys`, without its key columns.
-#[derive(sqlx::FromRow)]
-pub(crate) struct SessionKeysRow {
-    current_sealed: Vec<u8>,
-    previous_sealed: Option<Vec<u8>>,
-    rotated_at: i64,
-}
-
-impl SessionKeysRow {
-    pub(crate) fn into_record(self) -> StoreResult<SessionKeys> {
-        Ok(SessionKeys {
-            current: self.current_sealed,
-            previous: self.previous_sealed,
-            rotated_at: time(self.rotated_at)?,
-        })
-    }
-}
-
-/// `refresh_families`, without `revoked_at`.
-#[derive(sqlx::FromRow)]
-pub(crate) struct FamilyRow {
-    id: String,
-    user_id: String,
-    appid: String,
-    created_at: i64,
-}
-
-impl FamilyRow {
-    /// The family's id, as stored.
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-    pub(crate) fn id(&self) -> &str {
-        &self.id
-    }
-
-    pub(crate) fn into_record(self) -> StoreResult<FamilyRecord> {
-        Ok(FamilyRecord {
-            id: self.id,
-            user_id: id::<UserId>(self.user_id)?,
-            appid: id::<AppId>(self.appid)?,
-            created_at: time(self.created_at)?,
-        })
-    }
-}
-
-/// `signing_keys`.
-#[derive(sqlx::FromRow)]
-pub(crate) struct SigningKeyRow {
-    kid: String,
-    generation: i64,
-    public_key: Vec<u8>,
-    private_sealed: Vec<u8>,
-    created_at: i64,
-}
-
-impl SigningKeyRow {
-    pub(crate) fn into_record(self) -> StoreResult<SigningKeyRecord> {
-        Ok(SigningKeyRecord {
-            kid: self.kid,
-            generation: self.generation,
-            public_key: self.public_key,
-            private_sealed: self.private_sealed,
-            created_at: time(self.created_at)?,
-        })
-    }
+/// A family id as stored.
+pub(crate) fn family_id(row: &mut Row) -> StoreResult<FamilyId> {
+    id::<FamilyId>(row.text()?)
 }

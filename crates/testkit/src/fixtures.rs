@@ -3,10 +3,10 @@
 
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, OpenId, UnionId, UserId};
+use wxlogin_core::ids::{AppId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
-    FamilyRecord, Identity, NewUser, RefreshRecord, RegisterOutcome, TicketRecord, TokenStore,
-    UserRecord, UserStore,
+    FamilyRecord, Identity, LoginRecord, NewUser, RefreshRecord, RegisterOutcome, SessionRecord,
+    TicketRecord, TokenStore, UserRecord, UserStore,
 };
 use wxlogin_store_sql::SqlStore;
 
@@ -95,26 +95,58 @@ pub async fn registered(store: &SqlStore, n: u8, identity: &Identity) -> UserRec
     }
 }
 
-/// A refresh token named `name` in `family`, issued at `T0`, live until `T0 + expires`.
-pub fn refresh(name: &str, family: &str, expires: i64) -> RefreshRecord {
+/// A refresh token named `name`, issued at `T0`, live until `T0 + expires`.
+pub fn refresh(name: &str, expires: i64) -> RefreshRecord {
     RefreshRecord {
         hash: h(name),
-        family_id: family.to_owned(),
         created_at: at(0),
         expires_at: at(expires),
+    }
+}
+
+/// The family id `raw`.
+pub fn fam(raw: &str) -> FamilyId {
+    FamilyId::parse(raw).expect("family id")
+}
+
+/// A login that only rotates the session_key of (`app`, `open`) to `key` at `t`: no session,
+/// nobody signed in.
+pub fn key_login(app: &str, open: &str, key: &[u8], t: OffsetDateTime) -> LoginRecord {
+    LoginRecord {
+        identity: identity(app, open, None),
+        at: t,
+        sealed_key: key.to_vec(),
+        session: None,
+        sign_in: None,
+    }
+}
+
+/// A login that only rotates the session_key of (`app`, `open`) to `key` at `t`.
+pub fn rotation(app: &AppId, open: &OpenId, key: &[u8], t: OffsetDateTime) -> LoginRecord {
+    key_login(app.as_str(), open.as_str(), key, t)
+}
+
+/// A login that opens `session` with session_key `key`, at the session's `created_at`.
+pub fn session_login(session: &SessionRecord, key: &[u8]) -> LoginRecord {
+    LoginRecord {
+        identity: session.identity.clone(),
+        at: session.created_at,
+        sealed_key: key.to_vec(),
+        session: Some(session.clone()),
+        sign_in: None,
     }
 }
 
 /// A new family `id` for `user` in app wx1, with first token `first` (live until `T0 + 1000`).
 pub async fn family(store: &SqlStore, user: &UserId, id: &str, first: &str) -> FamilyRecord {
     let family = FamilyRecord {
-        id: id.to_owned(),
+        id: fam(id),
         user_id: user.clone(),
         appid: appid("wx1"),
         created_at: at(0),
     };
     store
-        .create_family(&family, &refresh(first, id, 1000))
+        .create_family(&family, &refresh(first, 1000))
         .await
         .expect("create_family");
     family

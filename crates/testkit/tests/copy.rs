@@ -17,7 +17,8 @@ use wxlogin_store_sql::SqlStore;
 use wxlogin_store_sql::copy::{CopyError, copy_data, tables};
 use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{
-    appid, at, family, h, identity, openid, phone_hash, refresh, registered, ticket, unionid,
+    appid, at, fam, family, h, identity, key_login, openid, phone_hash, refresh, registered,
+    session_login, ticket, unionid,
 };
 
 /// When the copy runs: after everything [`fill`] wrote, before the live ticket and session
@@ -48,28 +49,26 @@ async fn fill(store: &SqlStore) -> Filled {
         .await
         .unwrap();
 
-    let (wx1, o_alice, o_bob) = (appid("wx1"), openid("o-alice"), openid("o-bob"));
-    store
-        .rotate_session_key(&wx1, &o_alice, b"sealed key 1", at(0))
-        .await
-        .unwrap();
-    store
-        .rotate_session_key(&wx1, &o_alice, b"sealed key 2", at(10))
-        .await
-        .unwrap();
-    store
-        .rotate_session_key(&wx1, &o_bob, b"sealed bob key", at(3))
-        .await
-        .unwrap();
+    // Sessions of alice's: an expired one, then a live one; each login rotates her key.
+    let old = session("s-old", at(-7200), at(-3600));
+    let live = session("s-alice", at(0), at(3600));
+    for login in [
+        session_login(&old, b"sealed key 0"),
+        session_login(&live, b"sealed key 1"),
+        key_login("wx1", "o-alice", b"sealed key 2", at(10)),
+        key_login("wx1", "o-bob", b"sealed bob key", at(3)),
+    ] {
+        store.record_login(&login).await.unwrap();
+    }
 
     family(store, &alice.id, "fam-alice", "r1").await;
     let rotated = store
-        .rotate_refresh(&h("r1"), &refresh("r2", "", 2000), at(20))
+        .rotate_refresh(&h("r1"), &refresh("r2", 2000), at(20))
         .await
         .unwrap();
     assert!(matches!(rotated, RotateOutcome::Rotated(_)), "{rotated:?}");
     family(store, &bob.id, "fam-bob", "rb1").await;
-    store.revoke_family("fam-bob", at(30)).await.unwrap();
+    store.revoke_family(&fam("fam-bob"), at(30)).await.unwrap();
 
     for generation in [1, 2] {
         assert!(
@@ -92,14 +91,6 @@ async fn fill(store: &SqlStore) -> Filled {
             expires_at: at(50),
             ..ticket("stale", &identity("wx1", "o-dave", None))
         })
-        .await
-        .unwrap();
-    store
-        .create_session(&session("s-alice", at(0), at(3600)))
-        .await
-        .unwrap();
-    store
-        .create_session(&session("s-old", at(-7200), at(-3600)))
         .await
         .unwrap();
 
@@ -204,7 +195,7 @@ async fn seen(store: &SqlStore, filled: &Filled) -> Seen {
     }
     let mut families_active = Vec::new();
     for id in ["fam-alice", "fam-bob", "fam-none"] {
-        families_active.push(store.family_active(id).await.unwrap());
+        families_active.push(store.family_active(&fam(id)).await.unwrap());
     }
     let signing_keys = store
         .signing_keys()
@@ -294,14 +285,14 @@ async fn copy_from_sqlite_reads_back_the_same(target: &TestDb) {
     );
 
     let replayed = store
-        .rotate_refresh(&h("r1"), &refresh("r-thief", "", 3000), at(200))
+        .rotate_refresh(&h("r1"), &refresh("r-thief", 3000), at(200))
         .await
         .unwrap();
     assert!(
-        matches!(&replayed, RotateOutcome::Reused { family_id } if family_id == "fam-alice"),
+        matches!(&replayed, RotateOutcome::Reused { family_id } if family_id.as_str() == "fam-alice"),
         "{replayed:?}"
     );
-    assert!(!store.family_active("fam-alice").await.unwrap());
+    assert!(!store.family_active(&fam("fam-alice")).await.unwrap());
 }
 
 /// The live refresh token copied from SQLite rotates on `target`, into its copied family.
@@ -317,19 +308,19 @@ async fn a_copied_live_refresh_token_rotates_on_the_target(target: &TestDb) {
 
     let store = target.connect(2).await;
     let rotated = store
-        .rotate_refresh(&h("r2"), &refresh("r3", "", 3000), at(200))
+        .rotate_refresh(&h("r2"), &refresh("r3", 3000), at(200))
         .await
         .unwrap();
     match rotated {
         RotateOutcome::Rotated(family) => {
-            assert_eq!(family.id, "fam-alice");
+            assert_eq!(family.id, fam("fam-alice"));
             assert_eq!(family.user_id, filled.alice.id);
             assert_eq!(family.created_at, at(0));
         }
         other => panic!("the copied live token rotates: {other:?}"),
     }
     let again = store
-        .rotate_refresh(&h("r3"), &refresh("r4", "", 3000), at(300))
+        .rotate_refresh(&h("r3"), &refresh("r4", 3000), at(300))
         .await
         .unwrap();
     assert!(matches!(again, RotateOutcome::Rotated(_)), "{again:?}");
@@ -377,7 +368,12 @@ async fn tables_larger_than_a_page_are_copied_whole_both_ways(target: &TestDb) {
         .collect();
     for (i, open) in openids.iter().enumerate() {
         source
-            .rotate_session_key(&wx1, &openid(open), format!("key {i}").as_bytes(), at(0))
+            .record_login(&key_login(
+                "wx1",
+                open,
+                format!("key {i}").as_bytes(),
+                at(0),
+            ))
             .await
             .unwrap();
     }

@@ -6,7 +6,7 @@ use super::phone::{openid_bucket, ticket_context};
 use super::{AuthService, RegistrationPolicy, secs};
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
-use crate::ids::UserId;
+use crate::ids::{FamilyId, UserId};
 use crate::phone::Phone;
 use crate::ports::{LimitKind, NewUser, RefreshRecord, RegisterOutcome, RotateOutcome, UserRecord};
 use crate::tokens::Claims;
@@ -116,7 +116,6 @@ impl AuthService {
         let next = Handle::generate("wxr_");
         let record = RefreshRecord {
             hash: next.hash(),
-            family_id: String::new(), // the store fills in the presented token's family
             created_at: now,
             expires_at: now + secs(self.settings.refresh_ttl),
         };
@@ -148,15 +147,16 @@ impl AuthService {
     /// revoked (logout, reuse).
     pub async fn authenticate(&self, bearer: &str) -> Result<Claims, AuthError> {
         let claims = self.verify_bearer(bearer)?;
+        let family = family_of(&claims)?;
         let revoked = match &self.ports.revocations {
-            Some(list) => match list.is_revoked(&claims.sid).await {
+            Some(list) => match list.is_revoked(&family).await {
                 Ok(revoked) => revoked,
                 Err(e) => {
                     tracing::warn!(error = %e, "revocation list unavailable; asking the database");
-                    !self.ports.tokens.family_active(&claims.sid).await?
+                    !self.ports.tokens.family_active(&family).await?
                 }
             },
-            None => !self.ports.tokens.family_active(&claims.sid).await?,
+            None => !self.ports.tokens.family_active(&family).await?,
         };
         if revoked {
             return Err(AuthError::Unauthenticated);
@@ -181,8 +181,9 @@ impl AuthService {
             let user = UserId::parse(claims.sub).map_err(|_| AuthError::Unauthenticated)?;
             self.ports.tokens.revoke_user(&user, now).await?
         } else {
-            self.ports.tokens.revoke_family(&claims.sid, now).await?;
-            vec![claims.sid]
+            let family = family_of(&claims)?;
+            self.ports.tokens.revoke_family(&family, now).await?;
+            vec![family]
         };
         if let Some(list) = &self.ports.revocations {
             // Refresh tokens are dead already; the access tokens die once this is written.
@@ -203,11 +204,12 @@ impl AuthService {
     #[instrument(skip_all)]
     pub async fn me(&self, bearer: &str) -> Result<MeView, AuthError> {
         let claims = self.verify_bearer(bearer)?;
+        let family = family_of(&claims)?;
         let id = UserId::parse(claims.sub).map_err(|_| AuthError::Unauthenticated)?;
         let (user, identities) = self
             .ports
             .users
-            .signed_in_user(&claims.sid, &id)
+            .signed_in_user(&family, &id)
             .await?
             .ok_or(AuthError::Unauthenticated)?;
         let created_at = user
@@ -231,6 +233,12 @@ impl AuthService {
             },
         })
     }
+}
+
+/// The refresh family an access token names (`sid`). A well-signed token always names one
+/// we issued; anything else is refused like a bad token.
+fn family_of(claims: &Claims) -> Result<FamilyId, AuthError> {
+    FamilyId::parse(claims.sid.as_str()).map_err(|_| AuthError::Unauthenticated)
 }
 
 #[cfg(test)]

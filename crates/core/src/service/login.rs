@@ -8,7 +8,7 @@ use super::{AuthService, LoginResult, secs};
 use crate::crypto::{Handle, sha256};
 use crate::error::AuthError;
 use crate::ids::AppId;
-use crate::ports::{Identity, SessionRecord, UserRecord};
+use crate::ports::{Identity, LoginRecord, SessionRecord, UserRecord};
 use crate::secret::LoginCode;
 use crate::views::LoginView;
 use crate::wechat::WxSession;
@@ -75,28 +75,23 @@ impl AuthService {
             expires_at: now + secs(self.settings.session_ttl),
         };
         // A known user is signed in: the new session_key, the session and the user's new
-        // refresh family in one transaction where the store can (one commit per login).
+        // refresh family in one transaction (one commit per login).
         let signed_in = self.known_user(&identity).await?.map(|user| {
             let family = self.new_family(&user.id, app);
             (user, family)
         });
-        let stored_family = self
-            .ports
-            .sessions
-            .open_session(
-                &sealed_key,
-                &session,
-                signed_in
-                    .as_ref()
-                    .map(|(_, (family, first, _))| (family, first)),
-                now,
-            )
-            .await?;
+        let login = LoginRecord {
+            identity,
+            at: now,
+            sealed_key,
+            session: Some(session),
+            sign_in: signed_in
+                .as_ref()
+                .map(|(_, (family, first, _))| (family.clone(), first.clone())),
+        };
+        self.ports.sessions.record_login(&login).await?;
         let (user, tokens) = match signed_in {
-            Some((user, (family, first, refresh))) => {
-                if !stored_family {
-                    self.ports.tokens.create_family(&family, &first).await?;
-                }
+            Some((user, (family, _, refresh))) => {
                 let tokens = self.tokens_for(&family, refresh, family.created_at)?;
                 (Some(self.user_view(&user)?), Some(tokens))
             }

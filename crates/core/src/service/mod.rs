@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::crypto::{Handle, MasterKey, PhoneIndex, Sealer};
 use crate::error::AuthError;
-use crate::ids::{AppId, UserId};
+use crate::ids::{AppId, FamilyId, UserId};
 use crate::outcome::OutcomeCache;
 use crate::phone::Phone;
 use crate::ports::{
@@ -302,7 +302,7 @@ impl AuthService {
     fn new_family(&self, user: &UserId, appid: &AppId) -> (FamilyRecord, RefreshRecord, Handle) {
         let now = self.now();
         let family = FamilyRecord {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: FamilyId::generate(),
             user_id: user.clone(),
             appid: appid.clone(),
             created_at: now,
@@ -310,7 +310,6 @@ impl AuthService {
         let refresh = Handle::generate("wxr_");
         let first = RefreshRecord {
             hash: refresh.hash(),
-            family_id: family.id.clone(),
             created_at: now,
             expires_at: now + secs(self.settings.refresh_ttl),
         };
@@ -331,7 +330,7 @@ impl AuthService {
             iat: now.unix_timestamp(),
             exp: (now + secs(self.settings.access_ttl)).unix_timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
-            sid: family.id.clone(),
+            sid: family.id.to_string(),
             appid: family.appid.to_string(),
         };
         let access_token = keys

@@ -1,6 +1,8 @@
 //! `RedisSessions`: sessions in Redis, session_keys in SQL.
 
 use std::sync::Arc;
+use wxlogin_testkit::fixtures::rotation;
+use wxlogin_testkit::fixtures::session_login;
 
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
@@ -43,7 +45,10 @@ async fn a_session_round_trips_until_its_expiry_by_the_callers_clock() {
     let (_db, _durable, sessions) = sessions(&redis).await;
 
     let alice = session("alice", at(0), 60);
-    sessions.create_session(&alice).await.unwrap();
+    sessions
+        .record_login(&session_login(&alice, b"sealed-key"))
+        .await
+        .unwrap();
     assert_same(
         sessions.live_session(&alice.hash, at(0)).await.unwrap(),
         &alice,
@@ -82,7 +87,10 @@ async fn a_session_round_trips_until_its_expiry_by_the_callers_clock() {
         identity: identity("wxapp0001", "o-bob", None),
         ..session("bob", past, 30 * 86_400)
     };
-    sessions.create_session(&bob).await.unwrap();
+    sessions
+        .record_login(&session_login(&bob, b"sealed-key"))
+        .await
+        .unwrap();
     let thirty_days_later = bob.expires_at - time::Duration::seconds(1);
     assert_same(
         sessions
@@ -101,7 +109,10 @@ async fn a_session_round_trips_until_its_expiry_by_the_callers_clock() {
 
     // A session dead at birth is not stored.
     let stillborn = session("stillborn", at(0), 0);
-    sessions.create_session(&stillborn).await.unwrap();
+    sessions
+        .record_login(&session_login(&stillborn, b"sealed-key"))
+        .await
+        .unwrap();
     assert!(
         sessions
             .live_session(&stillborn.hash, at(-1))
@@ -124,11 +135,11 @@ async fn session_keys_live_in_the_durable_store_only() {
 
     assert!(sessions.session_keys(&app, &alice).await.unwrap().is_none());
     sessions
-        .rotate_session_key(&app, &alice, b"sealed-1", at(0))
+        .record_login(&rotation(&app, &alice, b"sealed-1", at(0)))
         .await
         .unwrap();
     sessions
-        .rotate_session_key(&app, &alice, b"sealed-2", at(10))
+        .record_login(&rotation(&app, &alice, b"sealed-2", at(10)))
         .await
         .unwrap();
 
@@ -151,7 +162,9 @@ async fn another_instance_sees_the_session() {
     let (_db, durable, a) = sessions(&redis).await;
     let b = RedisSessions::new(redis.second_instance().await, durable);
     let carol = session("carol", at(0), 600);
-    a.create_session(&carol).await.unwrap();
+    a.record_login(&session_login(&carol, b"sealed-key"))
+        .await
+        .unwrap();
     assert_same(
         b.live_session(&HandleHash::of("carol"), at(1))
             .await

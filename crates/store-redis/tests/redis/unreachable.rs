@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use wxlogin_testkit::fixtures::fam;
 
 use wxlogin_core::ports::{
     Decision, Health, LimitKind, OutcomeStore, RateLimiter, RevocationList, SessionStore,
@@ -112,10 +113,10 @@ async fn while_redis_is_cut_the_other_adapters_answer_unavailable_then_recover()
     ));
     assert!(unavailable(outcomes.release(&[9; 32]).await.unwrap_err()));
     assert!(unavailable(
-        revocations.is_revoked("fam").await.unwrap_err()
+        revocations.is_revoked(&fam("fam")).await.unwrap_err()
     ));
     let revoke = revocations
-        .revoke(&["fam".into()], Duration::from_secs(60))
+        .revoke(&[fam("fam")], Duration::from_secs(60))
         .await;
     assert!(unavailable(revoke.unwrap_err()));
     assert!(unavailable(through.ping().await.unwrap_err()));
@@ -125,7 +126,7 @@ async fn while_redis_is_cut_the_other_adapters_answer_unavailable_then_recover()
         sessions.live_session(&h("s"), at(0)).await.is_ok()
     })
     .await;
-    assert!(!revocations.is_revoked("fam").await.unwrap());
+    assert!(!revocations.is_revoked(&fam("fam")).await.unwrap());
 
     drop(proxy);
     redis.cleanup().await;

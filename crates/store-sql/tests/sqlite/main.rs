@@ -3,5 +3,6 @@
 //! story suite in `crates/testkit/tests/story`, which always runs on SQLite (and on PostgreSQL
 //! and MySQL when their URLs are set), so they are not repeated here.
 
+mod durability;
 mod lifecycle;
 mod support;

@@ -1,6 +1,8 @@
 //! The store's life cycle: connecting, migrating, reopening, purging, closing.
 
 use std::sync::Arc;
+use wxlogin_testkit::fixtures::fam;
+use wxlogin_testkit::fixtures::session_login;
 
 use tokio::sync::Barrier;
 use wxlogin_core::ports::{
@@ -68,33 +70,35 @@ pub async fn purging_deletes_what_expired_and_families_left_without_tokens(db: &
         created_at: at(0),
         expires_at: at(expires),
     };
-    store.create_session(&session("s-old", 100)).await.unwrap();
     store
-        .create_session(&session("s-new", 10_000))
+        .record_login(&session_login(&session("s-old", 100), b"sealed-key"))
+        .await
+        .unwrap();
+    store
+        .record_login(&session_login(&session("s-new", 10_000), b"sealed-key"))
         .await
         .unwrap();
     let family = |id: &str| FamilyRecord {
-        id: id.into(),
+        id: fam(id),
         user_id: alice.clone(),
         appid: appid("wx1"),
         created_at: at(0),
     };
-    let refresh = |name: &str, fam: &str, expires| RefreshRecord {
+    let refresh = |name: &str, expires| RefreshRecord {
         hash: h(name),
-        family_id: fam.into(),
         created_at: at(0),
         expires_at: at(expires),
     };
     store
-        .create_family(&family("fam-old"), &refresh("r-old", "fam-old", 100))
+        .create_family(&family("fam-old"), &refresh("r-old", 100))
         .await
         .unwrap();
     store
-        .create_family(&family("fam-new"), &refresh("r-new-1", "fam-new", 100))
+        .create_family(&family("fam-new"), &refresh("r-new-1", 100))
         .await
         .unwrap();
     store
-        .rotate_refresh(&h("r-new-1"), &refresh("r-new-2", "", 10_000), at(50))
+        .rotate_refresh(&h("r-new-1"), &refresh("r-new-2", 10_000), at(50))
         .await
         .unwrap();
 
@@ -116,10 +120,10 @@ pub async fn purging_deletes_what_expired_and_families_left_without_tokens(db: &
             .unwrap()
             .is_some()
     );
-    assert!(!store.family_active("fam-old").await.unwrap());
-    assert!(store.family_active("fam-new").await.unwrap());
+    assert!(!store.family_active(&fam("fam-old")).await.unwrap());
+    assert!(store.family_active(&fam("fam-new")).await.unwrap());
     let next = store
-        .rotate_refresh(&h("r-new-2"), &refresh("r-new-3", "", 20_000), at(700))
+        .rotate_refresh(&h("r-new-2"), &refresh("r-new-3", 20_000), at(700))
         .await
         .unwrap();
     assert!(

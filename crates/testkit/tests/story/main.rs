@@ -78,7 +78,7 @@ stories! {
     }
     tokens {
         a_new_family_is_active_and_an_unknown_one_is_not,
-        a_first_token_of_another_family_is_refused,
+        a_family_whose_first_token_cannot_be_stored_is_not_created,
         rotating_a_live_token_returns_its_family_and_the_new_token_rotates_next,
         presenting_a_used_token_revokes_its_family_and_the_newest_token_dies_with_it,
         a_token_is_rotatable_until_the_second_it_expires,

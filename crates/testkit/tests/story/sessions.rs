@@ -1,9 +1,13 @@
 //! SessionStore: sessions and the session_key history.
 
-use wxlogin_core::ports::{FamilyRecord, RotateOutcome, SessionRecord, SessionStore, TokenStore};
+use wxlogin_core::ports::{
+    FamilyRecord, LoginRecord, RotateOutcome, SessionRecord, SessionStore, TokenStore,
+};
 
 use wxlogin_testkit::TestDb;
-use wxlogin_testkit::fixtures::{appid, at, h, identity, openid, refresh, user};
+use wxlogin_testkit::fixtures::{
+    appid, at, fam, h, identity, openid, refresh, rotation, session_login, user,
+};
 
 pub async fn a_session_is_live_until_the_second_it_expires(db: &TestDb) {
     let store = db.open(1).await;
@@ -14,7 +18,10 @@ pub async fn a_session_is_live_until_the_second_it_expires(db: &TestDb) {
         created_at: at(0),
         expires_at: at(3600),
     };
-    store.create_session(&session).await.unwrap();
+    store
+        .record_login(&session_login(&session, b"sealed-key"))
+        .await
+        .unwrap();
 
     let live = store
         .live_session(&h("s1"), at(3599))
@@ -52,17 +59,17 @@ pub async fn rotating_the_session_key_keeps_exactly_one_previous_key(db: &TestDb
     let (app, open) = (appid("wx1"), openid("o-alice"));
 
     store
-        .rotate_session_key(&app, &open, b"key-1", at(0))
+        .record_login(&rotation(&app, &open, b"key-1", at(0)))
         .await
         .unwrap();
     let first = store.session_keys(&app, &open).await.unwrap().unwrap();
     store
-        .rotate_session_key(&app, &open, b"key-2", at(10))
+        .record_login(&rotation(&app, &open, b"key-2", at(10)))
         .await
         .unwrap();
     let second = store.session_keys(&app, &open).await.unwrap().unwrap();
     store
-        .rotate_session_key(&app, &open, b"key-3", at(20))
+        .record_login(&rotation(&app, &open, b"key-3", at(20)))
         .await
         .unwrap();
     let third = store.session_keys(&app, &open).await.unwrap().unwrap();
@@ -91,11 +98,21 @@ pub async fn session_keys_are_kept_per_app_and_openid(db: &TestDb) {
     let store = db.open(1).await;
 
     store
-        .rotate_session_key(&appid("wx1"), &openid("o-alice"), b"alice-in-1", at(0))
+        .record_login(&rotation(
+            &appid("wx1"),
+            &openid("o-alice"),
+            b"alice-in-1",
+            at(0),
+        ))
         .await
         .unwrap();
     store
-        .rotate_session_key(&appid("wx2"), &openid("o-alice"), b"alice-in-2", at(0))
+        .record_login(&rotation(
+            &appid("wx2"),
+            &openid("o-alice"),
+            b"alice-in-2",
+            at(0),
+        ))
         .await
         .unwrap();
 
@@ -131,11 +148,10 @@ pub async fn opening_a_session_rotates_the_key_and_stores_the_session_together(d
     };
 
     for (key, name, t) in [(&b"key-1"[..], "s1", 0), (&b"key-2"[..], "s2", 10)] {
-        let signed_in = store
-            .open_session(key, &session(name, t), None, at(t))
+        store
+            .record_login(&session_login(&session(name, t), key))
             .await
             .unwrap();
-        assert!(!signed_in, "nobody to sign in, no family");
     }
 
     let keys = store.session_keys(&app, &open).await.unwrap().unwrap();
@@ -165,12 +181,17 @@ pub async fn a_session_that_cannot_be_stored_leaves_the_session_key_unrotated(db
         expires_at: at(3600),
     };
     store
-        .open_session(b"key-1", &session, None, at(0))
+        .record_login(&session_login(&session, b"key-1"))
         .await
         .unwrap();
 
     // The same handle hash again: the session insert fails, and so the rotation with it.
-    let again = store.open_session(b"key-2", &session, None, at(10)).await;
+    let again = store
+        .record_login(&LoginRecord {
+            at: at(10),
+            ..session_login(&session, b"key-2")
+        })
+        .await;
 
     assert!(again.is_err());
     let keys = store.session_keys(&app, &open).await.unwrap().unwrap();
@@ -192,46 +213,39 @@ pub async fn a_login_of_a_known_user_stores_key_session_and_family_in_one_go(db:
         expires_at: at(3600),
     };
     let family = |id: &str| FamilyRecord {
-        id: id.to_owned(),
+        id: fam(id),
         user_id: alice.clone(),
         appid: appid("wx1"),
         created_at: at(0),
     };
 
-    let signed_in = store
-        .open_session(
-            b"key-1",
-            &session("s1"),
-            Some((&family("fam-1"), &refresh("r1", "fam-1", 1000))),
-            at(0),
-        )
+    store
+        .record_login(&LoginRecord {
+            sign_in: Some((family("fam-1"), refresh("r1", 1000))),
+            ..session_login(&session("s1"), b"key-1")
+        })
         .await
         .unwrap();
 
-    assert!(
-        signed_in,
-        "the SQL stores keep the family in the same transaction"
-    );
     assert!(store.live_session(&h("s1"), at(1)).await.unwrap().is_some());
-    assert!(store.family_active("fam-1").await.unwrap());
+    assert!(store.family_active(&fam("fam-1")).await.unwrap());
     let rotated = store
-        .rotate_refresh(&h("r1"), &refresh("r2", "", 2000), at(10))
+        .rotate_refresh(&h("r1"), &refresh("r2", 2000), at(10))
         .await
         .unwrap();
     assert!(
-        matches!(rotated, RotateOutcome::Rotated(ref f) if f.id == "fam-1" && f.user_id == alice),
+        matches!(rotated, RotateOutcome::Rotated(ref f) if f.id == fam("fam-1") && f.user_id == alice),
         "{rotated:?}"
     );
 
-    // A family that cannot be stored (its first token names another one) fails the login
-    // whole: no session, no rotation.
+    // A family that cannot be stored (its first token is taken) fails the login whole: no
+    // session, no rotation.
     let broken = store
-        .open_session(
-            b"key-2",
-            &session("s2"),
-            Some((&family("fam-2"), &refresh("r3", "fam-other", 1000))),
-            at(20),
-        )
+        .record_login(&LoginRecord {
+            at: at(20),
+            sign_in: Some((family("fam-2"), refresh("r1", 1000))),
+            ..session_login(&session("s2"), b"key-2")
+        })
         .await;
     assert!(broken.is_err());
     assert!(
@@ -241,7 +255,7 @@ pub async fn a_login_of_a_known_user_stores_key_session_and_family_in_one_go(db:
             .unwrap()
             .is_none()
     );
-    assert!(!store.family_active("fam-2").await.unwrap());
+    assert!(!store.family_active(&fam("fam-2")).await.unwrap());
     let keys = store
         .session_keys(&appid("wx1"), &openid("o-1"))
         .await

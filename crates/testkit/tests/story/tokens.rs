@@ -1,6 +1,7 @@
 //! TokenStore: families, rotation, reuse detection, revocation.
 
 use std::sync::Arc;
+use wxlogin_testkit::fixtures::fam;
 
 use wxlogin_core::ports::{FamilyRecord, RotateOutcome, TokenStore};
 
@@ -13,26 +14,27 @@ pub async fn a_new_family_is_active_and_an_unknown_one_is_not(db: &TestDb) {
 
     family(&store, &alice, "fam-1", "r1").await;
 
-    assert!(store.family_active("fam-1").await.unwrap());
-    assert!(!store.family_active("fam-unknown").await.unwrap());
+    assert!(store.family_active(&fam("fam-1")).await.unwrap());
+    assert!(!store.family_active(&fam("fam-unknown")).await.unwrap());
 }
 
-pub async fn a_first_token_of_another_family_is_refused(db: &TestDb) {
+pub async fn a_family_whose_first_token_cannot_be_stored_is_not_created(db: &TestDb) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
-    let family = FamilyRecord {
-        id: "fam-1".into(),
+    family(&store, &alice, "fam-1", "r1").await;
+    let second = FamilyRecord {
+        id: fam("fam-2"),
         user_id: alice,
         appid: appid("wx1"),
         created_at: at(0),
     };
 
-    let result = store
-        .create_family(&family, &refresh("r1", "fam-2", 1000))
-        .await;
+    // r1 is taken: the family goes with it (a token's family is the one it is stored with).
+    let result = store.create_family(&second, &refresh("r1", 1000)).await;
 
     assert!(result.is_err());
-    assert!(!store.family_active("fam-1").await.unwrap());
+    assert!(!store.family_active(&fam("fam-2")).await.unwrap());
+    assert!(store.family_active(&fam("fam-1")).await.unwrap());
 }
 
 pub async fn rotating_a_live_token_returns_its_family_and_the_new_token_rotates_next(db: &TestDb) {
@@ -42,26 +44,31 @@ pub async fn rotating_a_live_token_returns_its_family_and_the_new_token_rotates_
 
     // The new record's family_id is not known to the caller before rotating.
     let first = store
-        .rotate_refresh(&h("r1"), &refresh("r2", "", 2000), at(10))
+        .rotate_refresh(&h("r1"), &refresh("r2", 2000), at(10))
         .await
         .unwrap();
     let second = store
-        .rotate_refresh(&h("r2"), &refresh("r3", "", 3000), at(20))
+        .rotate_refresh(&h("r2"), &refresh("r3", 3000), at(20))
         .await
         .unwrap();
 
-    let RotateOutcome::Rotated(fam) = first else {
+    let RotateOutcome::Rotated(rotated) = first else {
         panic!("expected Rotated, got {first:?}")
     };
     assert_eq!(
-        (fam.id.as_str(), &fam.user_id, &fam.appid, fam.created_at),
+        (
+            rotated.id.as_str(),
+            &rotated.user_id,
+            &rotated.appid,
+            rotated.created_at
+        ),
         ("fam-1", &alice, &appid("wx1"), at(0))
     );
     assert!(
-        matches!(second, RotateOutcome::Rotated(ref f) if f.id == "fam-1"),
+        matches!(second, RotateOutcome::Rotated(ref f) if f.id.as_str() == "fam-1"),
         "{second:?}"
     );
-    assert!(store.family_active("fam-1").await.unwrap());
+    assert!(store.family_active(&fam("fam-1")).await.unwrap());
 }
 
 pub async fn presenting_a_used_token_revokes_its_family_and_the_newest_token_dies_with_it(
@@ -71,24 +78,24 @@ pub async fn presenting_a_used_token_revokes_its_family_and_the_newest_token_die
     let alice = user(&store, 1).await;
     family(&store, &alice, "fam-1", "r1").await;
     store
-        .rotate_refresh(&h("r1"), &refresh("r2", "", 2000), at(10))
+        .rotate_refresh(&h("r1"), &refresh("r2", 2000), at(10))
         .await
         .unwrap();
 
     let replay = store
-        .rotate_refresh(&h("r1"), &refresh("r-thief", "", 2000), at(20))
+        .rotate_refresh(&h("r1"), &refresh("r-thief", 2000), at(20))
         .await
         .unwrap();
 
     assert!(matches!(replay, RotateOutcome::Reused { .. }), "{replay:?}");
-    assert!(!store.family_active("fam-1").await.unwrap());
+    assert!(!store.family_active(&fam("fam-1")).await.unwrap());
     let newest = store
-        .rotate_refresh(&h("r2"), &refresh("r3", "", 3000), at(30))
+        .rotate_refresh(&h("r2"), &refresh("r3", 3000), at(30))
         .await
         .unwrap();
     assert!(matches!(newest, RotateOutcome::Invalid), "{newest:?}");
     let thief = store
-        .rotate_refresh(&h("r-thief"), &refresh("r4", "", 3000), at(30))
+        .rotate_refresh(&h("r-thief"), &refresh("r4", 3000), at(30))
         .await
         .unwrap();
     assert!(
@@ -96,7 +103,7 @@ pub async fn presenting_a_used_token_revokes_its_family_and_the_newest_token_die
         "the thief's token was never stored: {thief:?}"
     );
     let replay_again = store
-        .rotate_refresh(&h("r1"), &refresh("r5", "", 3000), at(40))
+        .rotate_refresh(&h("r1"), &refresh("r5", 3000), at(40))
         .await
         .unwrap();
     assert!(
@@ -112,17 +119,17 @@ pub async fn a_token_is_rotatable_until_the_second_it_expires(db: &TestDb) {
     family(&store, &alice, "fam-2", "r2").await; // so does r2
 
     let at_expiry = store
-        .rotate_refresh(&h("r1"), &refresh("r1-next", "", 2000), at(1000))
+        .rotate_refresh(&h("r1"), &refresh("r1-next", 2000), at(1000))
         .await
         .unwrap();
     let just_before = store
-        .rotate_refresh(&h("r2"), &refresh("r2-next", "", 2000), at(999))
+        .rotate_refresh(&h("r2"), &refresh("r2-next", 2000), at(999))
         .await
         .unwrap();
 
     assert!(matches!(at_expiry, RotateOutcome::Invalid), "{at_expiry:?}");
     assert!(
-        store.family_active("fam-1").await.unwrap(),
+        store.family_active(&fam("fam-1")).await.unwrap(),
         "an expired token is not a reuse"
     );
     assert!(
@@ -136,24 +143,24 @@ pub async fn a_used_token_presented_after_its_expiry_still_counts_as_reuse(db: &
     let alice = user(&store, 1).await;
     family(&store, &alice, "fam-1", "r1").await; // r1 expires at T0 + 1000
     store
-        .rotate_refresh(&h("r1"), &refresh("r2", "", 5000), at(10))
+        .rotate_refresh(&h("r1"), &refresh("r2", 5000), at(10))
         .await
         .unwrap();
 
     let replay = store
-        .rotate_refresh(&h("r1"), &refresh("r-thief", "", 9000), at(2000))
+        .rotate_refresh(&h("r1"), &refresh("r-thief", 9000), at(2000))
         .await
         .unwrap();
 
     assert!(matches!(replay, RotateOutcome::Reused { .. }), "{replay:?}");
-    assert!(!store.family_active("fam-1").await.unwrap());
+    assert!(!store.family_active(&fam("fam-1")).await.unwrap());
 }
 
 pub async fn an_unknown_token_is_invalid(db: &TestDb) {
     let store = db.open(1).await;
 
     let outcome = store
-        .rotate_refresh(&h("never issued"), &refresh("r2", "", 2000), at(0))
+        .rotate_refresh(&h("never issued"), &refresh("r2", 2000), at(0))
         .await
         .unwrap();
 
@@ -165,13 +172,16 @@ pub async fn a_live_token_of_a_revoked_family_is_invalid_and_revoking_is_idempot
     let alice = user(&store, 1).await;
     family(&store, &alice, "fam-1", "r1").await;
 
-    store.revoke_family("fam-1", at(5)).await.unwrap();
-    store.revoke_family("fam-1", at(6)).await.unwrap();
-    store.revoke_family("fam-unknown", at(6)).await.unwrap();
+    store.revoke_family(&fam("fam-1"), at(5)).await.unwrap();
+    store.revoke_family(&fam("fam-1"), at(6)).await.unwrap();
+    store
+        .revoke_family(&fam("fam-unknown"), at(6))
+        .await
+        .unwrap();
 
-    assert!(!store.family_active("fam-1").await.unwrap());
+    assert!(!store.family_active(&fam("fam-1")).await.unwrap());
     let outcome = store
-        .rotate_refresh(&h("r1"), &refresh("r2", "", 2000), at(10))
+        .rotate_refresh(&h("r1"), &refresh("r2", 2000), at(10))
         .await
         .unwrap();
     assert!(matches!(outcome, RotateOutcome::Invalid), "{outcome:?}");
@@ -188,11 +198,11 @@ pub async fn revoking_a_user_revokes_all_their_families_and_nobody_elses(db: &Te
     store.revoke_user(&alice, at(5)).await.unwrap();
     store.revoke_user(&alice, at(6)).await.unwrap();
 
-    assert!(!store.family_active("alice-phone").await.unwrap());
-    assert!(!store.family_active("alice-tablet").await.unwrap());
-    assert!(store.family_active("bob-phone").await.unwrap());
+    assert!(!store.family_active(&fam("alice-phone")).await.unwrap());
+    assert!(!store.family_active(&fam("alice-tablet")).await.unwrap());
+    assert!(store.family_active(&fam("bob-phone")).await.unwrap());
     let outcome = store
-        .rotate_refresh(&h("a2"), &refresh("a3", "", 2000), at(10))
+        .rotate_refresh(&h("a2"), &refresh("a3", 2000), at(10))
         .await
         .unwrap();
     assert!(matches!(outcome, RotateOutcome::Invalid), "{outcome:?}");
@@ -207,7 +217,7 @@ pub async fn of_fifty_concurrent_rotations_of_one_token_exactly_one_succeeds(db:
     for n in 0..50 {
         let store = store.clone();
         tasks.spawn(async move {
-            let new = refresh(&format!("r2-{n}"), "", 2000);
+            let new = refresh(&format!("r2-{n}"), 2000);
             store
                 .rotate_refresh(&h("r1"), &new, at(10))
                 .await
@@ -232,10 +242,10 @@ pub async fn of_fifty_concurrent_rotations_of_one_token_exactly_one_succeeds(db:
     assert_eq!(winners.len(), 1, "{outcomes:?}");
     // The first loser sees a used token in an active family; the rest, a revoked family.
     assert_eq!(reused, 1, "{outcomes:?}");
-    assert!(!store.family_active("fam-1").await.unwrap());
+    assert!(!store.family_active(&fam("fam-1")).await.unwrap());
     let winner_token = h(&format!("r2-{}", winners[0].0));
     let next = store
-        .rotate_refresh(&winner_token, &refresh("r3", "", 3000), at(20))
+        .rotate_refresh(&winner_token, &refresh("r3", 3000), at(20))
         .await
         .unwrap();
     assert!(matches!(next, RotateOutcome::Invalid), "{next:?}");

@@ -1,0 +1,18 @@
+-- The Node peer's GET /me with a bearer token (cycled through the prepared tokens).
+-- args: <file of tokens> <wrk threads>
+dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
+
+local reqs, n, i = {}, 0, 0
+
+function init(args)
+  local tokens
+  tokens, n = bench.load(args[1], tonumber(args[2]))
+  for k = 1, n do
+    reqs[k] = wrk.format("GET", "/me", { ["Authorization"] = "Bearer " .. tokens[k] })
+  end
+end
+
+function request()
+  i = i % n + 1
+  return reqs[i]
+end
