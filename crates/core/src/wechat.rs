@@ -2,7 +2,7 @@
 //!
 //! The adapter (`wxlogin-wechat`) owns the errcode table, the access token and the HTTP
 //! details; here a failure arrives already classified by what the caller should do about it
-//! (`docs/wechat-api.md`, section 9).
+//! (`docs/wechat.md` §9.1).
 
 use async_trait::async_trait;
 

@@ -295,22 +295,6 @@ mod tests {
     }
 
     #[test]
-    fn every_vector_in_the_shared_folder_behaves_as_specified() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/vectors/wx-vectors.json");
-        if !path.exists() {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "NOTICE: {} missing; tested the repository copy only",
-                path.display()
-            );
-            return;
-        }
-        check_all(&vectors_from(&path));
-    }
-
-    #[test]
     fn a_wrong_key_is_reported_as_a_wrong_key_not_as_bad_input() {
         assert!(DecryptError::Undecryptable.is_wrong_key());
         assert!(!DecryptError::AppidMismatch.is_wrong_key());

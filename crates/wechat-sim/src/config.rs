@@ -137,7 +137,7 @@ impl Default for SimConfig {
             jscode2session_errcode_zero: false,
             country_code_as_number: false,
             expired_token_as_40014: false,
-            // One Mini Program's quota query showed 10000 (wechat-api.md section 8).
+            // One Mini Program's quota query showed 10000 (`docs/wechat.md` §8).
             token_daily_quota: 10_000,
             stable_token_daily_quota: 500_000,
             force_refresh_daily_limit: 20,

@@ -1,4 +1,4 @@
-//! WeChat's error replies: errmsg texts (wechat-api.md section 9) and the `rid` suffix.
+//! WeChat's error replies: errmsg texts (`docs/wechat.md` §9.3) and the `rid` suffix.
 
 use rand::Rng;
 use serde::Serialize;

@@ -1,6 +1,6 @@
 //! wxlogin-wechat-sim: a local, faithful simulator of WeChat's Mini Program server API, plus a
 //! test-only control API under `/_sim/v1/`. It uses no other workspace crate, so it checks our
-//! WeChat client independently. The rules it follows are `docs/wechat-api.md` section 10; the
+//! WeChat client independently. The rules it follows are `docs/wechat.md` §10; the
 //! control API is the one in `docs/api.md`.
 //!
 //! ```no_run

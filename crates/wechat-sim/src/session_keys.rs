@@ -2,7 +2,7 @@
 //!
 //! One key per (appid, openid). Exchanging a login code replaces it (the previous key dies),
 //! unless the stable mode keeps a live key; `resetusersessionkey` replaces it but keeps its
-//! expiry (wechat-api.md 6.4).
+//! expiry (`docs/wechat.md` §6.4).
 
 use std::collections::HashMap;
 
@@ -70,7 +70,7 @@ impl SessionKeys {
     }
 }
 
-/// The login-state signature (wechat-api.md 6.2): lowercase hex HMAC-SHA256 of the empty
+/// The login-state signature (`docs/wechat.md` §6.2): lowercase hex HMAC-SHA256 of the empty
 /// message, keyed by the ASCII bytes of the base64 session_key (not its decoded bytes).
 pub(crate) fn login_signature(session_key: &str) -> String {
     let Ok(mac) = Hmac::<Sha256>::new_from_slice(session_key.as_bytes()) else {

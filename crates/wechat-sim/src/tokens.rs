@@ -1,7 +1,7 @@
 //! Access tokens of `/cgi-bin/token` and `/cgi-bin/stable_token`, and their checks.
 //!
 //! The two endpoints keep separate "current" tokens, so neither invalidates the other's
-//! (wechat-api.md 3.2), but every token sits in one map so token-taking calls look it up once.
+//! (`docs/wechat.md` §3.2), but every token sits in one map so token-taking calls look it up once.
 //! A token has its natural expiry (issue + 7200 s) and, once superseded or killed, a death
 //! time. Past its expiry it answers 42001 (or 40014); dead before that, 40001.
 

@@ -1,7 +1,7 @@
 //! [`WeChatAdapter`]: `wxlogin_core::wechat::WeChatApi` on top of [`WeChatClient`].
 //!
 //! It owns the per-app AppSecrets, gets access tokens from an [`AccessTokenSource`], and turns
-//! [`WeChatError`] into the port's [`WeChatFailure`] (section 9 of `docs/wechat-api.md`).
+//! [`WeChatError`] into the port's [`WeChatFailure`] (`docs/wechat.md` §9.1).
 //!
 //! The two token-taking calls, `phone_number` and `check_encrypted_msg`, share one rule: on a
 //! refused token (40001, 40014, 41001, 42001) the token is invalidated *by value* (a newer one

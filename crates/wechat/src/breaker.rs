@@ -13,7 +13,7 @@
 //!   `cool_down`. A probe whose caller gave up (its future dropped) lets the next call probe.
 //!
 //! The breaker only ever *refuses before sending*; it never resends anything, so it cannot
-//! exchange a login or phone code twice (`docs/wechat-api.md`, section 9, the hard rule).
+//! exchange a login or phone code twice (`docs/wechat.md` §9.2, the hard rule).
 //!
 //! Results of calls admitted before the breaker last changed state are ignored: a slow call
 //! from before an outage must not close a breaker that has since opened, and a late failure

@@ -3,7 +3,7 @@
 //! Every method makes exactly one HTTP request, except the two token fetches, which may retry
 //! on an `Unavailable`-class failure (-1, transport, non-2xx, unreadable body) under
 //! [`RetryPolicy`]. A code exchange is never retried here or anywhere: the first request may
-//! already have consumed the code (`docs/wechat-api.md`, section 9, the hard rule).
+//! already have consumed the code (`docs/wechat.md` §9.2, the hard rule).
 //!
 //! [`WeChatClient::check_encrypted_msg`] (`checkencryptedmsg`, the origin check of legacy
 //! encrypted data) sits in its own file, `client/encrypted_msg.rs`.
@@ -338,7 +338,7 @@ impl WeChatClient {
     }
 
     /// `GET /wxa/checksession`: is `session_key` still the user's current key? Signs `""` with
-    /// it (section 6.2); 87009 becomes [`SessionKeyCheck::Stale`], not an error.
+    /// it (`docs/wechat.md` §6.2); 87009 becomes [`SessionKeyCheck::Stale`], not an error.
     pub async fn check_session(
         &self,
         token: &WxAccessToken,

@@ -1,4 +1,4 @@
-//! WeChat's errcodes (`docs/wechat-api.md`, section 9) and what each one means for us.
+//! WeChat's errcodes (`docs/wechat.md` §9) and what each one means for us.
 //!
 //! Only the number is matched: `errmsg` carries a fresh request id on every reply, and its text
 //! changes over time.
@@ -60,7 +60,7 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// What the caller should do about an errcode (section 9, "Outcomes").
+/// What the caller should do about an errcode (`docs/wechat.md` §9.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The client needs a fresh code (`wx.login` or another phone-button tap), or a fresh
@@ -81,7 +81,7 @@ pub enum Outcome {
 
 macro_rules! errcodes {
     ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
-        /// A WeChat errcode: every row of the section-9 master table, plus [`Errcode::Other`].
+        /// A WeChat errcode: every row of the table in `docs/wechat.md` §9.3, plus [`Errcode::Other`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Errcode {
             $($(#[$doc])* $name,)*
@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(
             Errcode::ALL.len(),
             23,
-            "one variant per row of the section-9 table"
+            "one variant per row of the table in docs/wechat.md §9.3"
         );
     }
 

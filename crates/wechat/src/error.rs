@@ -63,7 +63,7 @@ impl WeChatError {
         }
     }
 
-    /// What to do about it (`docs/wechat-api.md`, section 9). Transport, HTTP-status and decode
+    /// What to do about it (`docs/wechat.md` §9.1). Transport, HTTP-status and decode
     /// failures, -1 and an open circuit breaker are [`Outcome::RetryLater`]; an unconfigured
     /// appid is [`Outcome::Config`].
     pub fn outcome(&self) -> Outcome {

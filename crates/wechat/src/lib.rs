@@ -1,7 +1,7 @@
 //! wxlogin-wechat: a typed client for WeChat's Mini Program server API, the errcode table,
 //! the access-token manager, and the adapter behind `wxlogin_core::wechat::WeChatApi`.
 //!
-//! Three rules shape it (`docs/wechat-api.md`):
+//! Four rules shape it (`docs/wechat.md` §1, §9):
 //! * a login or phone code goes to WeChat **once**: no method retries a code exchange, except
 //!   the phone call whose *token* was refused, which WeChat answers before it reads the code;
 //! * a 200 reply with a non-zero `errcode` is an error, and only the number is matched;
@@ -30,7 +30,7 @@
 //! * [`breaker`]: the per-API circuit breaker and its [`BreakerConfig`].
 //! * [`wire`]: the JSON shapes, including the `countryCode` string-or-number quirk and
 //!   `checkencryptedmsg`'s `vaild` spelling.
-//! * [`errcode`]: [`Errcode`], every row of the section-9 table, and its [`Outcome`].
+//! * [`errcode`]: [`Errcode`], every row of `docs/wechat.md` §9.3, and its [`Outcome`].
 //! * [`error`]: [`WeChatError`] and [`DecodeError`], free of secrets.
 //! * [`signature`]: the login-state HMAC for `checksession`.
 //! * [`token`]: the [`AccessTokenSource`] port and the in-process [`TokenManager`].

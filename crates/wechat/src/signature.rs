@@ -1,4 +1,4 @@
-//! The login-state signature (`docs/wechat-api.md`, section 6.2).
+//! The login-state signature (`docs/wechat.md` §6.2).
 //!
 //! `signature = lowercase_hex(HMAC-SHA256(key = the ASCII bytes of the base64 session_key
 //! string, message))`. The key is the 24-character text, not its 16 decoded bytes: only that

@@ -1,7 +1,7 @@
 //! `/wxa/checksession` and `/wxa/resetusersessionkey`: the login-state signature APIs.
 //!
 //! Parameters come from the query; a JSON body may supply the ones the query lacks
-//! (wechat-api.md 6.3: the new doc calls them "payload" yet its example uses the query).
+//! (`docs/wechat.md` §6.3: the new doc calls them "payload" yet its example uses the query).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

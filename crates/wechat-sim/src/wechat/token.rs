@@ -48,7 +48,7 @@ fn authenticate<'s>(
 }
 
 fn issue_token(sim: &Sim, params: &Params<'_>) -> Processed {
-    // The getAccessToken doc lists 40001 for a wrong AppSecret (wechat-api.md 3.1).
+    // The getAccessToken doc lists 40001 for a wrong AppSecret (`docs/wechat.md` §3.1).
     let (index, _) = authenticate(sim, params.get("appid"), params.get("secret"), 40001)?;
     if params.get("grant_type") != Some("client_credential") {
         return Err(40002);
