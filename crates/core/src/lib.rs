@@ -17,7 +17,9 @@
 //! * [`phone`]: E.164 and masking.
 //! * [`outcome`]: per-code idempotency, in process and across instances.
 //! * [`limits`]: rate limits on one instance, and the check every limiter goes through.
+//! * [`counters`]: the business metrics and their fixed label sets.
 
+pub mod counters;
 pub mod crypto;
 pub mod error;
 pub mod ids;

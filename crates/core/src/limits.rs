@@ -41,7 +41,7 @@ pub async fn check(
             })
         }
         Err(e) => {
-            metrics::counter!("wxlogin_rate_limiter_errors_total", "kind" => kind.as_str())
+            metrics::counter!(crate::counters::RATE_LIMITER_ERRORS_TOTAL, "kind" => kind.as_str())
                 .increment(1);
             tracing::warn!(kind = kind.as_str(), error = %e, "rate limiter failed; request let through");
             Ok(())

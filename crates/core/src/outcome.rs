@@ -210,7 +210,7 @@ impl Shared {
     fn degraded(&self, step: &'static str, e: &crate::ports::StoreError) {
         tracing::warn!(kind = self.kind, step, error = %e,
             "shared outcome store failed; this instance guards codes on its own");
-        metrics::counter!("wxlogin_outcome_store_errors_total", "step" => step).increment(1);
+        metrics::counter!(crate::counters::OUTCOME_STORE_ERRORS_TOTAL, "step" => step).increment(1);
     }
 }
 

@@ -4,6 +4,7 @@ use tracing::instrument;
 
 use super::phone::{openid_bucket, ticket_context};
 use super::{AuthService, RegistrationPolicy, secs};
+use crate::counters;
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
 use crate::ids::{FamilyId, UserId};
@@ -98,6 +99,7 @@ impl AuthService {
             .await?
         {
             RegisterOutcome::Created(user) => {
+                counters::count(counters::REGISTRATIONS_TOTAL);
                 let tokens = self.sign_in(&user.id, &record.identity.appid).await?;
                 Ok(SignedInView {
                     user: self.user_view(&user)?,
@@ -130,6 +132,7 @@ impl AuthService {
             }),
             RotateOutcome::Reused { family_id } => {
                 tracing::warn!("refresh token reuse detected; family revoked");
+                counters::count(counters::REFRESH_REUSE_TOTAL);
                 if let Some(list) = &self.ports.revocations {
                     // The family is revoked in the database whatever happens here; if the
                     // entry cannot be written, its access tokens live until they expire.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracing::instrument;
 
 use super::{AuthService, LoginResult, secs};
+use crate::counters;
 use crate::crypto::{Handle, sha256};
 use crate::error::AuthError;
 use crate::ids::AppId;
@@ -23,13 +24,16 @@ impl AuthService {
     pub async fn login(&self, app: &AppId, code: LoginCode) -> LoginResult {
         let raw = code.expose_secret();
         if raw.is_empty() || raw.len() > MAX_CODE_LEN {
-            return Err(AuthError::LoginCodeInvalid {
+            return counters::login(Err(AuthError::LoginCodeInvalid {
                 wechat_errcode: None,
-            });
+            }));
         }
         let key = sha256(&[b"login", app.as_str().as_bytes(), raw.as_bytes()]);
+        // Counted inside: a repeated code gets the remembered outcome, not a second login.
         self.login_outcomes
-            .once(key, self.login_uncached(app, key, code))
+            .once(key, async {
+                counters::login(self.login_uncached(app, key, code).await)
+            })
             .await
     }
 
@@ -90,6 +94,7 @@ impl AuthService {
                 .map(|(_, (family, first, _))| (family.clone(), first.clone())),
         };
         self.ports.sessions.record_login(&login).await?;
+        counters::count(counters::SESSIONS_OPENED_TOTAL);
         let (user, tokens) = match signed_in {
             Some((user, (family, _, refresh))) => {
                 let tokens = self.tokens_for(&family, refresh, family.created_at)?;

@@ -4,6 +4,7 @@
 use tracing::instrument;
 
 use super::{AuthService, PhoneResult, RegistrationPolicy, secs};
+use crate::counters;
 use crate::crypto::{Handle, HandleHash, sha256};
 use crate::error::AuthError;
 use crate::ids::AppId;
@@ -53,22 +54,30 @@ impl AuthService {
             PhoneProof::Code(code) => {
                 let raw = code.expose_secret();
                 if raw.is_empty() || raw.len() > MAX_CODE_LEN {
-                    return Err(AuthError::PhoneCodeInvalid {
-                        wechat_errcode: None,
-                    });
+                    return counters::phone(
+                        "code",
+                        Err(AuthError::PhoneCodeInvalid {
+                            wechat_errcode: None,
+                        }),
+                    );
                 }
                 // Keyed by session too: another session presenting the same code must not be
                 // handed this session's outcome.
                 let key = sha256(&[b"phone", &session.hash.0, raw.as_bytes()]);
                 self.phone_outcomes
-                    .once(key, self.phone_by_code(&session, key, code))
+                    .once(key, async {
+                        counters::phone("code", self.phone_by_code(&session, key, code).await)
+                    })
                     .await
             }
             PhoneProof::Encrypted { encrypted_data, iv } => {
-                let phone = self
-                    .phone_by_legacy_data(&session, &encrypted_data, &iv)
-                    .await?;
-                self.phone_verified(&session, phone).await
+                let verified = async {
+                    let phone = self
+                        .phone_by_legacy_data(&session, &encrypted_data, &iv)
+                        .await?;
+                    self.phone_verified(&session, phone).await
+                };
+                counters::phone("legacy", verified.await)
             }
         }
     }
@@ -295,7 +304,7 @@ impl AuthService {
 /// alike, on purpose), `appid_mismatch`, `watermark_expired`, `locked` (over the cap),
 /// `unverified` (decrypted, but WeChat says it did not issue it).
 fn decrypt_failed(reason: &'static str, error: AuthError) -> AuthError {
-    metrics::counter!("wxlogin_decrypt_failures_total", "reason" => reason).increment(1);
+    metrics::counter!(counters::DECRYPT_FAILURES_TOTAL, "reason" => reason).increment(1);
     error
 }
 
