@@ -185,6 +185,7 @@ impl Application {
             &settings.master_key,
             keys,
         ));
+        telemetry::describe_and_zero();
         let state = AppState {
             auth: auth.clone(),
             health: store.clone(),

@@ -55,3 +55,144 @@ pub fn metrics_handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// The routes of the public API as their metric label (the matched pattern) and method.
+const ROUTES: [(&str, &str); 11] = [
+    ("/v1/login", "POST"),
+    ("/v1/phone", "POST"),
+    ("/v1/register", "POST"),
+    ("/v1/token/refresh", "POST"),
+    ("/v1/logout", "POST"),
+    ("/v1/me", "GET"),
+    ("/.well-known/jwks.json", "GET"),
+    ("/.well-known/openid-configuration", "GET"),
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/openapi.json", "GET"),
+];
+
+/// Describes every metric family and registers its known label sets at zero, so that a
+/// fresh instance's `/metrics` already shows each one: a dashboard or alert then finds a 0
+/// rather than "no data", and a query of a name that does not exist is caught by a test
+/// (`crates/server/tests/api/dashboards.rs`). Call at start-up. Registering is
+/// `increment(0)`, never `absolute(0)`: tests build many apps in one process, and a second
+/// call must not reset what the first app counted.
+pub fn describe_and_zero() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    use wxlogin_core::counters as c;
+    use wxlogin_core::ports::LimitKind;
+    use wxlogin_wechat::Endpoint;
+
+    // Registering needs the recorder in place; this installs it if nothing has yet.
+    let _ = metrics_handle();
+    wxlogin_wechat::telemetry::describe();
+    wxlogin_store_redis::lease::describe_metrics();
+
+    describe_counter!(
+        "wxlogin_http_requests_total",
+        "HTTP requests answered, by route pattern, method and status"
+    );
+    describe_histogram!(
+        "wxlogin_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by route pattern"
+    );
+    describe_counter!(
+        "wxlogin_http_connections_refused_total",
+        "Connections refused with 503 at http.max_connections, by listener"
+    );
+    describe_counter!(c::LOGINS_TOTAL, "Login code exchanges by result");
+    describe_counter!(
+        c::REGISTRATIONS_TOTAL,
+        "Users created from a registration ticket"
+    );
+    describe_counter!(
+        c::PHONE_VERIFICATIONS_TOTAL,
+        "Phone verifications by method and result"
+    );
+    describe_counter!(
+        c::REFRESH_REUSE_TOTAL,
+        "Refresh tokens presented twice (the family is revoked)"
+    );
+    describe_counter!(c::SESSIONS_OPENED_TOTAL, "Sessions opened by a login");
+    describe_counter!(
+        c::DECRYPT_FAILURES_TOTAL,
+        "Failed legacy phone decryptions by reason (locked: over the per-key cap)"
+    );
+    describe_counter!(
+        wxlogin_core::limits::RATE_LIMITED_METRIC,
+        "Requests refused by a rate limit, by kind"
+    );
+    describe_counter!(
+        c::RATE_LIMITER_ERRORS_TOTAL,
+        "Rate-limiter failures (the request was let through), by kind"
+    );
+    describe_counter!(
+        c::OUTCOME_STORE_ERRORS_TOTAL,
+        "Shared outcome-store failures (fell back to this instance), by step"
+    );
+
+    for (route, method) in ROUTES {
+        metrics::counter!("wxlogin_http_requests_total", "route" => route, "method" => method, "status" => "200").increment(0);
+        // Registering is the point: an empty histogram renders zero buckets.
+        let _ = metrics::histogram!("wxlogin_http_request_duration_seconds", "route" => route);
+    }
+    for listener in ["api", "admin"] {
+        metrics::counter!("wxlogin_http_connections_refused_total", "listener" => listener)
+            .increment(0);
+    }
+    for result in c::LOGIN_RESULTS {
+        metrics::counter!(c::LOGINS_TOTAL, "result" => result).increment(0);
+    }
+    for method in c::PHONE_METHODS {
+        for result in c::PHONE_RESULTS {
+            metrics::counter!(c::PHONE_VERIFICATIONS_TOTAL, "method" => method, "result" => result)
+                .increment(0);
+        }
+    }
+    for name in [
+        c::REGISTRATIONS_TOTAL,
+        c::REFRESH_REUSE_TOTAL,
+        c::SESSIONS_OPENED_TOTAL,
+        wxlogin_store_redis::lease::LEASE_WAITS_TOTAL,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for reason in c::DECRYPT_FAILURE_REASONS {
+        metrics::counter!(c::DECRYPT_FAILURES_TOTAL, "reason" => reason).increment(0);
+    }
+    for kind in [LimitKind::Ip, LimitKind::OpenId, LimitKind::Phone] {
+        metrics::counter!(wxlogin_core::limits::RATE_LIMITED_METRIC, "kind" => kind.as_str())
+            .increment(0);
+        metrics::counter!(c::RATE_LIMITER_ERRORS_TOTAL, "kind" => kind.as_str()).increment(0);
+    }
+    for step in c::OUTCOME_STORE_STEPS {
+        metrics::counter!(c::OUTCOME_STORE_ERRORS_TOTAL, "step" => step).increment(0);
+    }
+    for what in ["rate_limit", "access_token"] {
+        metrics::counter!(wxlogin_store_redis::lease::FALLBACKS_TOTAL, "what" => what).increment(0);
+    }
+    for result in ["ok", "error"] {
+        metrics::counter!(wxlogin_wechat::telemetry::ACCESS_TOKEN_REFRESHES_TOTAL, "result" => result)
+            .increment(0);
+    }
+    for api in [
+        Endpoint::Jscode2session,
+        Endpoint::StableToken,
+        Endpoint::Token,
+        Endpoint::GetUserPhoneNumber,
+        Endpoint::CheckSession,
+        Endpoint::CheckEncryptedMsg,
+    ] {
+        use wxlogin_wechat::telemetry as t;
+        let api = api.as_str();
+        metrics::counter!(t::CALLS_TOTAL, "api" => api, "errcode" => "0").increment(0);
+        let _ = metrics::histogram!(t::REQUEST_DURATION_SECONDS, "api" => api);
+        metrics::counter!(t::BREAKER_OPEN_TOTAL, "api" => api).increment(0);
+        metrics::counter!(t::SHORT_CIRCUITED_TOTAL, "api" => api).increment(0);
+        for errcode in ["45011", "45009"] {
+            metrics::counter!(t::RATE_LIMITED_TOTAL, "api" => api, "errcode" => errcode)
+                .increment(0);
+        }
+    }
+}

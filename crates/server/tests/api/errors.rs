@@ -152,9 +152,11 @@ async fn wechat_errcodes_on_login_map_to_the_contract() {
     let text = app.metrics().await;
     for errcode in ["45011", "45009"] {
         assert!(
-            text.lines()
-                .any(|l| l.starts_with("wxlogin_wechat_rate_limited_total")
-                    && l.contains(&format!("errcode=\"{errcode}\""))),
+            crate::dashboards::metric_value(
+                &text,
+                "wxlogin_wechat_rate_limited_total",
+                &[("errcode", errcode)]
+            ) >= 1.0,
             "{errcode} is counted"
         );
     }

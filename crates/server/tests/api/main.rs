@@ -8,6 +8,7 @@
 mod helpers;
 
 mod cluster;
+mod dashboards;
 mod errors;
 mod flow;
 mod hostile;
