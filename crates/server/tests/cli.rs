@@ -154,34 +154,21 @@ fn dev_mode_refuses_a_config_that_points_at_a_real_app_or_wechat() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let file = dir.path().join("over.toml");
-    std::fs::write(
-        &file,
-        "[[apps]]\nappid = \"wx1234567890abcdef\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n",
-    )
-    .unwrap();
-    let out = wxlogin(&[
-        "serve",
-        "--dev",
-        "--config",
-        file.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    refused_naming(&out, "apps");
-    std::fs::write(
-        &file,
-        "[wechat]\nbase_url = \"https://api.weixin.qq.com\"\n",
-    )
-    .unwrap();
-    let out = wxlogin(&[
-        "serve",
-        "--dev",
-        "--config",
-        file.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    refused_naming(&out, "wechat.base_url");
+    for (config, key) in [
+        (
+            "[[apps]]\nappid = \"wx1234567890abcdef\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n",
+            "apps",
+        ),
+        (
+            "[wechat]\nbase_url = \"https://api.weixin.qq.com\"\n",
+            "wechat.base_url",
+        ),
+    ] {
+        std::fs::write(&file, config).unwrap();
+        let (file, data) = (file.to_str().unwrap(), data.to_str().unwrap());
+        let out = wxlogin(&["serve", "--dev", "--config", file, "--data-dir", data]);
+        refused_naming(&out, key);
+    }
 }
 
 #[test]
