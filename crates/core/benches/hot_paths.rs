@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use time::OffsetDateTime;
 use wxlogin_core::crypto::{Handle, HandleHash, MasterKey};
-use wxlogin_core::tokens::{Claims, KeyRing, new_key_record};
+use wxlogin_core::tokens::{Algorithm, Claims, KeyPolicy, KeyRing, new_key_record};
 use wxlogin_core::wxcrypt;
 
 /// A positive phone vector from `testdata/wx-vectors.json` (the shape `/v1/phone` decrypts).
@@ -51,6 +51,9 @@ fn claims(now: OffsetDateTime) -> Claims {
         jti: uuid::Uuid::new_v4().simple().to_string(),
         sid: uuid::Uuid::new_v4().simple().to_string(),
         appid: "wx0000000000000001".into(),
+        openid: None,
+        unionid: None,
+        external_id: None,
     }
 }
 
@@ -72,26 +75,28 @@ fn legacy_decrypt(c: &mut Criterion) {
 fn jwt(c: &mut Criterion) {
     let sealer = MasterKey::generate().sealer();
     let now = OffsetDateTime::now_utc();
-    let record = new_key_record(&sealer, 1, now).unwrap();
-    let ring = KeyRing::from_records(
-        &[record],
-        &sealer,
-        "http://127.0.0.1:9012".into(),
-        "wxlogin".into(),
-    )
-    .unwrap();
+    let policy = KeyPolicy {
+        issuer: "http://127.0.0.1:9012".into(),
+        audience: "wxlogin".into(),
+        publish_delay: Duration::from_secs(360),
+        retire_after: Duration::from_secs(1020),
+    };
     let claims = claims(now);
-    let token = ring.sign(&claims).unwrap();
-    c.bench_function("KeyRing::sign (EdDSA JWT)", |b| {
-        b.iter(|| ring.sign(black_box(&claims)).unwrap())
-    });
-    c.bench_function("KeyRing::verify_uncached (EdDSA JWT)", |b| {
-        b.iter(|| ring.verify_uncached(black_box(&token), now).unwrap())
-    });
-    c.bench_function(
-        "KeyRing::verify (a token already verified: cache hit)",
-        |b| b.iter(|| ring.verify(black_box(&token), now).unwrap()),
-    );
+    for alg in Algorithm::ALL {
+        let record = new_key_record(&sealer, alg, 1, now).unwrap();
+        let ring = KeyRing::from_records(vec![record], &sealer, &policy, now).unwrap();
+        let token = ring.sign(&claims).unwrap();
+        c.bench_function(&format!("KeyRing::sign ({alg} JWT)"), |b| {
+            b.iter(|| ring.sign(black_box(&claims)).unwrap())
+        });
+        c.bench_function(&format!("KeyRing::verify_uncached ({alg} JWT)"), |b| {
+            b.iter(|| ring.verify_uncached(black_box(&token), now).unwrap())
+        });
+        c.bench_function(
+            &format!("KeyRing::verify ({alg}, a token already verified: cache hit)"),
+            |b| b.iter(|| ring.verify(black_box(&token), now).unwrap()),
+        );
+    }
 }
 
 /// What the JWT work costs with keys parsed once (ed25519-dalek, already a dependency), on the

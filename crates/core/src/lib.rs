@@ -12,7 +12,7 @@
 //! * [`error`]: one error per stable code of the contract.
 //! * [`views`]: the response bodies.
 //! * [`crypto`]: the master key, sealing at rest, opaque handles and their hashes.
-//! * [`tokens`]: Ed25519 JWTs, the key ring and the JWKS.
+//! * [`tokens`]: JWTs (ES256, EdDSA, RS256), the key ring, the JWKS and key rotation.
 //! * [`wxcrypt`]: legacy encrypted data (WXBizDataCrypt), strict.
 //! * [`phone`]: E.164 and masking.
 //! * [`outcome`]: per-code idempotency, in process and across instances.

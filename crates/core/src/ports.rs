@@ -334,7 +334,8 @@ pub struct SigningKeyRecord {
     pub kid: String,
     /// 1 for the first key, +1 per rotation; unique, so concurrent first starts elect one key.
     pub generation: i64,
-    /// Raw Ed25519 public key (32 bytes).
+    /// The public key in at most 64 bytes: raw (Ed25519), SEC1 compressed point (P-256) or
+    /// SHA-256 of the PKCS#1 DER (RSA); the algorithm is the one the sealed PKCS#8 names.
     pub public_key: Vec<u8>,
     /// PKCS#8 private key, sealed with context `signing-key:<kid>`.
     pub private_sealed: Vec<u8>,

@@ -27,7 +27,7 @@ pub struct UserView {
 /// `tokens` in responses.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokensView {
-    /// The EdDSA JWT.
+    /// The access token: a JWT (ES256 unless `tokens.algorithm` says EdDSA or RS256).
     pub access_token: String,
     /// Always `Bearer`.
     #[schema(example = "Bearer")]

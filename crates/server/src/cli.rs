@@ -158,13 +158,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         } => {
             let settings = target_settings(&target)?;
             let store = startup::open_store(&settings).await?;
-            let kid = KeyRing::rotate(
+            let rotation = KeyRing::rotate(
                 store.as_ref(),
                 &settings.master_key.sealer(),
+                settings.algorithm,
+                &startup::key_policy(&settings),
                 time::OffsetDateTime::now_utc(),
             )
             .await?;
-            println!("added signing key {kid}; running instances pick it up when they reload keys");
+            println!(
+                "added {} signing key {}: published in the JWKS now (state next), signs from {}",
+                rotation.algorithm,
+                rotation.kid,
+                rfc3339(rotation.signs_from)
+            );
             Ok(())
         }
         Command::Keys {
@@ -185,40 +192,39 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// `keys list`: one line per stored key, oldest first. States: `current` signs new tokens;
-/// `retiring` still verifies the tokens it signed; `retired` is no longer loaded.
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `keys list`: one line per stored key, oldest first. States: `next` is published but does
+/// not sign before `signs_from`; `current` signs new tokens; `retiring` still verifies the
+/// tokens it signed until `gone_at`; `retired` is no longer loaded. The algorithm is read
+/// from the key itself, so a key that does not open with this master key is reported.
 async fn list_keys(
     store: &dyn wxlogin_core::ports::KeyStore,
     settings: &Settings,
 ) -> Result<String, CliError> {
     use std::fmt::Write as _;
     let now = time::OffsetDateTime::now_utc();
-    let mut records = store.signing_keys().await?;
-    records.sort_by_key(|r| r.generation);
+    let sealer = settings.master_key.sealer();
     let policy = startup::key_policy(settings);
-    let live: Vec<String> =
-        wxlogin_core::tokens::live_records(records.clone(), policy.retire_after, now)
-            .into_iter()
-            .map(|r| r.kid)
-            .collect();
-    let newest = records.last().map(|r| r.kid.clone());
     let mut out = format!(
-        "{:<45} {:<6} {:<9} {}\n",
-        "kid", "alg", "state", "created_at"
+        "{:<45} {:<6} {:<9} {:<20} {:<20} {}\n",
+        "kid", "alg", "state", "created_at", "signs_from", "gone_at"
     );
-    for r in &records {
-        let state = if Some(&r.kid) == newest.as_ref() {
-            "current"
-        } else if live.contains(&r.kid) {
-            "retiring"
-        } else {
-            "retired"
-        };
-        let created = r
-            .created_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let _ = writeln!(out, "{:<45} {:<6} {:<9} {created}", r.kid, "EdDSA", state);
+    for k in wxlogin_core::tokens::schedule(store.signing_keys().await?, &policy, now) {
+        let alg = wxlogin_core::tokens::open_record(&k.record, &sealer)?.algorithm();
+        let _ = writeln!(
+            out,
+            "{:<45} {:<6} {:<9} {:<20} {:<20} {}",
+            k.record.kid,
+            alg.as_str(),
+            k.state.as_str(),
+            rfc3339(k.record.created_at),
+            rfc3339(k.signs_from),
+            k.gone_at.map(rfc3339).unwrap_or_else(|| "-".into())
+        );
     }
     Ok(out)
 }

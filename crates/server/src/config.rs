@@ -17,6 +17,7 @@ use wxlogin_core::crypto::MasterKey;
 use wxlogin_core::ids::AppId;
 use wxlogin_core::ports::{Rate, RateLimits};
 use wxlogin_core::secret::AppSecret;
+use wxlogin_core::tokens::Algorithm;
 
 /// The configuration could not be used. The message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +243,10 @@ pub struct AppSection {
     pub secret: Option<String>,
     /// A file holding the AppSecret.
     pub secret_file: Option<PathBuf>,
+    /// Extra access-token claims for this app, opt in: any of `openid`, `unionid`,
+    /// `external_id` (for back ends that call WeChat Pay or send subscribe messages).
+    #[serde(default)]
+    pub claims: Vec<String>,
 }
 
 impl std::fmt::Debug for AppSection {
@@ -250,6 +255,7 @@ impl std::fmt::Debug for AppSection {
             .field("appid", &self.appid)
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
             .field("secret_file", &self.secret_file)
+            .field("claims", &self.claims)
             .finish()
     }
 }
@@ -283,6 +289,14 @@ pub struct TokensSection {
     pub access_ttl_secs: u64,
     /// Refresh token lifetime, seconds (renewed on each rotation).
     pub refresh_ttl_secs: u64,
+    /// `ES256` (default), `EdDSA` or `RS256`: the algorithm of the key the first start or a
+    /// `keys rotate` creates. Existing keys keep theirs until rotated out.
+    pub algorithm: String,
+    /// How long a rotated-in key is published in the JWKS before it signs. Default: the
+    /// JWKS `max-age` (300 s) plus the key-reload interval (60 s). Smaller values shorten the
+    /// reload interval and the JWKS `max-age` with it, so a caching verifier stays correct
+    /// (for tests and demos).
+    pub publish_delay_secs: Option<u64>,
 }
 
 impl Default for TokensSection {
@@ -291,6 +305,8 @@ impl Default for TokensSection {
             audience: "wxlogin".into(),
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
+            algorithm: "ES256".into(),
+            publish_delay_secs: None,
         }
     }
 }
@@ -542,6 +558,8 @@ pub struct Settings {
     pub apps: Vec<(AppId, AppSecret)>,
     /// The master key.
     pub master_key: MasterKey,
+    /// `tokens.algorithm`: what new signing keys use.
+    pub algorithm: Algorithm,
     /// Redis, when several instances share state (may hold a password: never print it).
     pub redis_url: Option<DatabaseUrl>,
     /// The rate limits in force (`None` where a rate is 0).
@@ -698,6 +716,29 @@ impl Settings {
             if apps.iter().any(|(a, _): &(AppId, AppSecret)| a == &appid) {
                 return Err(invalid(format!("apps[{i}].appid"), "is configured twice"));
             }
+            if let Some(c) = app
+                .claims
+                .iter()
+                .find(|c| !["openid", "unionid", "external_id"].contains(&c.as_str()))
+            {
+                return Err(invalid(
+                    format!("apps[{i}].claims"),
+                    format!("{c:?} is not one of openid, unionid, external_id"),
+                ));
+            }
+            // Refused rather than ignored: a back end that opted in must not get tokens
+            // without the claim it expects. The claims need the signed-in identity read from
+            // the store on every refresh, which the storage rewrite adds.
+            if let Some(c) = app
+                .claims
+                .iter()
+                .find(|c| ["openid", "unionid"].contains(&c.as_str()))
+            {
+                return Err(invalid(
+                    format!("apps[{i}].claims"),
+                    format!("{c:?} is not available yet (it needs the store's identity read)"),
+                ));
+            }
             let secret = secret_value(
                 &format!("apps[{i}].secret"),
                 app.secret.as_ref(),
@@ -721,6 +762,14 @@ impl Settings {
                 )
             })?,
         };
+        let algorithm: Algorithm = raw
+            .tokens
+            .algorithm
+            .parse()
+            .map_err(|e: String| invalid("tokens.algorithm", e))?;
+        if raw.tokens.publish_delay_secs == Some(0) {
+            return Err(invalid("tokens.publish_delay_secs", "must be at least 1"));
+        }
         if raw.tokens.audience.is_empty() {
             return Err(invalid("tokens.audience", "is empty"));
         }
@@ -785,6 +834,7 @@ impl Settings {
             ),
             apps,
             master_key,
+            algorithm,
             raw,
         })
     }
@@ -799,6 +849,22 @@ impl Settings {
 mod tests {
     use super::*;
 
+    #[test]
+    fn app_claims_are_checked_and_the_unavailable_ones_refused() {
+        let mut raw = minimal();
+        raw.apps[0].claims = vec!["external_id".into()];
+        assert!(Settings::from_raw(raw, None).is_ok());
+        for (claim, problem) in [("phone", "is not one of"), ("openid", "not available yet")] {
+            let mut raw = minimal();
+            raw.apps[0].claims = vec![claim.into()];
+            let err = Settings::from_raw(raw, None).unwrap_err().to_string();
+            assert!(
+                err.contains("apps[0].claims") && err.contains(problem),
+                "{err}"
+            );
+        }
+    }
+
     fn minimal() -> RawConfig {
         RawConfig {
             public_url: Some("https://auth.example.com".into()),
@@ -806,6 +872,7 @@ mod tests {
                 appid: "wx1".into(),
                 secret: Some("s3cr3t-value".into()),
                 secret_file: None,
+                claims: Vec::new(),
             }],
             secrets: SecretsSection {
                 master_key: Some(MasterKey::generate().to_base64()),
@@ -901,6 +968,7 @@ mod tests {
             appid: "wx1".into(),
             secret: None,
             secret_file: Some(dir.join("secret")),
+            claims: Vec::new(),
         };
         raw.secrets = SecretsSection {
             master_key: None,
@@ -916,6 +984,7 @@ mod tests {
             appid: "wx1".into(),
             secret: None,
             secret_file: Some(dir.join("empty")),
+            claims: Vec::new(),
         };
         assert!(problem(raw).contains("secret_file"));
         std::fs::remove_dir_all(dir).unwrap();

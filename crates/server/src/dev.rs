@@ -47,6 +47,7 @@ pub fn base_config(opts: &DevOptions) -> RawConfig {
             appid: DEV_APPID.into(),
             secret: Some(DEV_SECRET.into()),
             secret_file: None,
+            claims: Vec::new(),
         }],
         rate_limits: RateLimitsSection::off(),
         ..RawConfig::default()

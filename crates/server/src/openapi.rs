@@ -202,7 +202,7 @@ impl Modify for Conventions {
                         .bearer_format("JWT")
                         .description(Some(
                             "An access token from /v1/login, /v1/phone, /v1/register or \
-                         /v1/token/refresh (EdDSA JWT).",
+                         /v1/token/refresh (a JWT: ES256 by default, EdDSA or RS256 by `tokens.algorithm`).",
                         ))
                         .build(),
                 ),
@@ -252,24 +252,31 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-/// One Ed25519 public key.
+/// One public key (RFC 7517): EC P-256 (`ES256`), OKP Ed25519 (`EdDSA`) or RSA (`RS256`).
 #[derive(Serialize, ToSchema)]
 pub struct Jwk {
-    /// `OKP`.
-    #[schema(example = "OKP")]
+    /// `EC`, `OKP` or `RSA`.
+    #[schema(example = "EC")]
     pub kty: String,
-    /// `Ed25519`.
-    #[schema(example = "Ed25519")]
-    pub crv: String,
+    /// `P-256` or `Ed25519` (not for RSA).
+    #[schema(example = "P-256")]
+    pub crv: Option<String>,
     /// `sig`.
     #[serde(rename = "use")]
     #[schema(example = "sig")]
     pub use_: String,
-    /// `EdDSA`.
-    #[schema(example = "EdDSA")]
+    /// `ES256`, `EdDSA` or `RS256`.
+    #[schema(example = "ES256")]
     pub alg: String,
-    /// The key id, as in the tokens' `kid` header.
+    /// The key id, as in the tokens' `kid` header: the key's RFC 7638 thumbprint (EdDSA keys made
+    /// by earlier versions keep their kid until rotated out).
     pub kid: String,
-    /// The public key, base64url without padding.
-    pub x: String,
+    /// EC and OKP: the x coordinate / public key, base64url without padding.
+    pub x: Option<String>,
+    /// EC: the y coordinate.
+    pub y: Option<String>,
+    /// RSA: the modulus.
+    pub n: Option<String>,
+    /// RSA: the exponent.
+    pub e: Option<String>,
 }

@@ -70,6 +70,8 @@ pub struct Application {
     store: Arc<SqlStore>,
     auth: Arc<AuthService>,
     key_policy: KeyPolicy,
+    key_reload: std::time::Duration,
+    clock: Arc<dyn Clock>,
 }
 
 /// Opens the database named in the settings and runs the migrations.
@@ -104,8 +106,14 @@ impl Application {
         let store = open_store(settings).await?;
         let sealer = settings.master_key.sealer();
         let key_policy = key_policy(settings);
-        let keys =
-            KeyRing::load_or_create(store.as_ref(), &sealer, &key_policy, clock.now()).await?;
+        let keys = KeyRing::load_or_create(
+            store.as_ref(),
+            &sealer,
+            &key_policy,
+            settings.algorithm,
+            clock.now(),
+        )
+        .await?;
 
         let mut client_config = ClientConfig::new(settings.wechat_base_url.clone());
         client_config.connect_timeout = settings.wechat_connect_timeout;
@@ -125,7 +133,7 @@ impl Application {
                     users: store.clone(),
                     sessions: store.clone(),
                     tokens: store.clone(),
-                    clock,
+                    clock: clock.clone(),
                     outcomes: None,
                     limiter: None,
                     revocations: None,
@@ -161,7 +169,7 @@ impl Application {
                     users: store.clone(),
                     sessions: Arc::new(RedisSessions::new(redis.clone(), store.clone())),
                     tokens: store.clone(),
-                    clock,
+                    clock: clock.clone(),
                     outcomes: Some(Arc::new(RedisOutcomes::new(redis.clone()))),
                     limiter: None,
                     revocations: Some(Arc::new(RedisRevocations::new(redis.clone()))),
@@ -198,6 +206,7 @@ impl Application {
                 ipv6_prefix: settings.raw.rate_limits.ipv6_prefix,
             },
             shared,
+            jwks_max_age: jwks_max_age(settings),
         };
 
         let (listener, addr) = bind(SocketAddr::new(settings.host, settings.port)).await?;
@@ -216,6 +225,8 @@ impl Application {
             store,
             auth,
             key_policy,
+            key_reload: key_reload_interval(settings),
+            clock,
         })
     }
 
@@ -246,6 +257,8 @@ impl Application {
             self.store.clone(),
             self.auth.clone(),
             self.key_policy.clone(),
+            self.key_reload,
+            self.clock.clone(),
         ));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -346,46 +359,85 @@ async fn purge_loop(store: Arc<SqlStore>) {
 }
 
 /// Picks up keys added by `wxlogin keys rotate` (run against the same database) and drops
-/// retired ones, once a minute.
-async fn reload_keys_loop(store: Arc<SqlStore>, auth: Arc<AuthService>, policy: KeyPolicy) {
-    let mut every = tokio::time::interval(KEY_RELOAD_INTERVAL);
+/// retired ones, every `key_reload_interval`. A `next` key starts signing at its scheduled
+/// second without a reload (the ring picks the signing key by `iat`).
+async fn reload_keys_loop(
+    store: Arc<SqlStore>,
+    auth: Arc<AuthService>,
+    policy: KeyPolicy,
+    interval: std::time::Duration,
+    clock: Arc<dyn Clock>,
+) {
+    let mut every = tokio::time::interval(interval);
     every.tick().await; // the first tick is immediate; keys were just loaded
     loop {
         every.tick().await;
-        let sealer = auth.sealer();
-        match KeyRing::load(
-            store.as_ref(),
-            &sealer,
-            &policy,
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        {
-            Ok(ring) => {
-                if ring.current_kid() != auth.keys().current_kid() {
-                    tracing::info!(kid = ring.current_kid(), "signing key rotated");
-                }
-                auth.replace_keys(ring);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones")
-            }
+        if let Err(e) = reload_keys(store.as_ref(), &auth, &policy, clock.now()).await {
+            tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones")
         }
     }
 }
 
-/// How often running instances look for rotated keys. A new key signs within this long of
-/// `wxlogin keys rotate`; until then the old key still signs, and both verify.
+/// Loads the stored keys into `auth` (what the reload loop does each interval; tests call it
+/// to stand for a tick).
+pub async fn reload_keys(
+    store: &SqlStore,
+    auth: &AuthService,
+    policy: &KeyPolicy,
+    now: time::OffsetDateTime,
+) -> Result<(), wxlogin_core::tokens::KeyRingError> {
+    let ring = KeyRing::load(store, &auth.sealer(), policy, now).await?;
+    if ring.jwks() != auth.keys().jwks() {
+        tracing::info!(
+            current = ring.current_kid(now),
+            "signing keys changed (a key published or retired)"
+        );
+    }
+    auth.replace_keys(ring);
+    Ok(())
+}
+
+/// How often running instances reload the keys, at most.
 pub const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Replaced keys stay as long as an access token they signed can live, plus the reload
-/// interval and a minute of clock skew.
+/// The JWKS `Cache-Control: max-age`, at most.
+pub const JWKS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `tokens.publish_delay_secs`, or the JWKS `max-age` plus the reload interval.
+fn publish_delay(settings: &Settings) -> std::time::Duration {
+    settings
+        .raw
+        .tokens
+        .publish_delay_secs
+        .map_or(JWKS_MAX_AGE + KEY_RELOAD_INTERVAL, |s| {
+            std::time::Duration::from_secs(s.max(1))
+        })
+}
+
+/// How often instances reload keys: a third of the publish delay, at most a minute, at least
+/// a second. A key created at `t` is in every instance's JWKS by `t + reload`.
+pub fn key_reload_interval(settings: &Settings) -> std::time::Duration {
+    (publish_delay(settings) / 3).clamp(std::time::Duration::from_secs(1), KEY_RELOAD_INTERVAL)
+}
+
+/// The JWKS `max-age`: what is left of the publish delay after the reload interval, at most
+/// 300 s. A verifier that fetched the JWKS just before an instance loaded a new key refetches
+/// it by `t + reload + max-age <= t + publish_delay`, before the key signs.
+pub fn jwks_max_age(settings: &Settings) -> std::time::Duration {
+    publish_delay(settings)
+        .saturating_sub(key_reload_interval(settings))
+        .min(JWKS_MAX_AGE)
+}
+
+/// When keys sign and retire. A replaced key stays as long as an access token it signed can
+/// live, plus a reload interval (an instance that missed a reload) and a minute of clock skew.
 pub fn key_policy(settings: &Settings) -> KeyPolicy {
     KeyPolicy {
         issuer: settings.issuer(),
         audience: settings.raw.tokens.audience.clone(),
+        publish_delay: publish_delay(settings),
         retire_after: std::time::Duration::from_secs(settings.raw.tokens.access_ttl_secs + 60)
-            + KEY_RELOAD_INTERVAL,
+            + key_reload_interval(settings),
     }
 }
 

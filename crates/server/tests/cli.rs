@@ -187,16 +187,17 @@ fn keys_rotate_with_another_master_key_writes_nothing_and_keys_list_shows_states
             .success()
     );
     let before = text(&wxlogin(&["keys", "list", "--config", &file]));
-    let lines: Vec<&str> = before.lines().filter(|l| l.contains("EdDSA")).collect();
+    // The first key signs at once; the rotation's key is published first (`next`).
+    let lines: Vec<&str> = before.lines().filter(|l| l.contains("ES256")).collect();
     assert_eq!(lines.len(), 2, "{before}");
     assert!(
-        lines[1].contains("current") && lines[0].contains("retiring"),
+        lines[0].contains(" current ") && lines[1].contains(" next "),
         "{before}"
     );
     assert!(
         before
             .lines()
-            .any(|l| l.starts_with("kid") && l.contains("created_at")),
+            .any(|l| l.starts_with("kid") && l.contains("created_at") && l.contains("signs_from")),
         "{before}"
     );
 
@@ -212,7 +213,7 @@ fn keys_rotate_with_another_master_key_writes_nothing_and_keys_list_shows_states
     let file = config(dir.path(), HEX_SECRET, &right, "http://127.0.0.1:9");
     let after = text(&wxlogin(&["keys", "list", "--config", &file]));
     assert_eq!(
-        after.lines().filter(|l| l.contains("EdDSA")).count(),
+        after.lines().filter(|l| l.contains("ES256")).count(),
         2,
         "{after}"
     );

@@ -332,6 +332,9 @@ impl AuthService {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             sid: family.id.to_string(),
             appid: family.appid.to_string(),
+            openid: None,
+            unionid: None,
+            external_id: None,
         };
         let access_token = keys
             .sign(&claims)

@@ -38,6 +38,8 @@ pub struct AppState {
     pub limits: AddressLimit,
     /// Redis and the access-token lease, when configured, for `/readyz`.
     pub shared: Option<SharedHealth>,
+    /// The JWKS `Cache-Control: max-age` (see `startup::jwks_max_age`).
+    pub jwks_max_age: std::time::Duration,
 }
 
 /// The per-address rate limit and whom to believe about addresses.

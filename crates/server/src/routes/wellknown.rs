@@ -37,8 +37,8 @@ struct OpenIdConfiguration {
     issuer: String,
     /// Where the JWKS is.
     jwks_uri: String,
-    /// Always `["EdDSA"]`.
-    id_token_signing_alg_values_supported: [&'static str; 1],
+    /// The algorithms of the published keys (`ES256` unless configured otherwise).
+    id_token_signing_alg_values_supported: Vec<&'static str>,
     /// `/v1/token/refresh`.
     token_endpoint: String,
     /// `["token"]`.
@@ -55,14 +55,16 @@ struct OpenIdConfiguration {
     path = "/.well-known/jwks.json",
     tag = "discovery",
     responses(
-        (status = 200, description = "The JWKS (`Cache-Control: public, max-age=300`).", body = Jwks),
+        (status = 200, description = "The JWKS: keys that sign (`current`), are about to (`next`) or signed tokens still alive (`retiring`). `Cache-Control: public, max-age=300` (less when `tokens.publish_delay_secs` is small).", body = Jwks),
         WellKnownErrors,
     ),
 )]
 pub(super) async fn jwks(State(state): State<AppState>) -> Response {
-    // Verifiers cache this; a short max-age lets them see a rotated key soon.
+    // Verifiers cache this for max-age; a rotated-in key is published at least that long
+    // before it signs (startup::jwks_max_age), so a cached copy always knows the signing key.
+    let cache = format!("public, max-age={}", state.jwks_max_age.as_secs());
     (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
+        [(header::CACHE_CONTROL, cache)],
         Json(state.auth.keys().jwks()),
     )
         .into_response()
@@ -84,7 +86,11 @@ pub(super) async fn openid_configuration(State(state): State<AppState>) -> Respo
     Json(OpenIdConfiguration {
         issuer: issuer.to_owned(),
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
-        id_token_signing_alg_values_supported: ["EdDSA"],
+        id_token_signing_alg_values_supported: keys
+            .algorithms()
+            .iter()
+            .map(|a| a.as_str())
+            .collect(),
         token_endpoint: format!("{issuer}/v1/token/refresh"),
         response_types_supported: ["token"],
         subject_types_supported: ["public"],

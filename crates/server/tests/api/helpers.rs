@@ -82,6 +82,10 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     pub data_dir: Arc<tempfile::TempDir>,
     pub master_key: MasterKey,
+    /// What the server was built from (for tests that act as `wxlogin keys` would).
+    pub settings: Settings,
+    /// The use cases behind the HTTP layer (to stand for a key-reload tick).
+    pub auth: Arc<wxlogin_core::AuthService>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _sim_handle: SimHandle,
@@ -187,11 +191,13 @@ impl TestApp {
                     appid: APP.into(),
                     secret: Some(APP_SECRET.into()),
                     secret_file: None,
+                    claims: Vec::new(),
                 },
                 AppSection {
                     appid: APP2.into(),
                     secret: Some(APP2_SECRET.into()),
                     secret_file: None,
+                    claims: Vec::new(),
                 },
             ],
             secrets: SecretsSection {
@@ -238,6 +244,7 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let auth = app.auth();
         let addr = format!("http://{}", app.local_addr());
         let admin_addr = format!("http://{}", app.admin_addr());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -257,6 +264,8 @@ impl TestApp {
             clock,
             data_dir,
             master_key,
+            settings,
+            auth,
             stop: Some(stop),
             server: Some(server),
             _sim_handle: sim_handle,

@@ -18,6 +18,7 @@ mod openapi;
 mod ops;
 mod outage;
 mod restart;
+mod rotation;
 mod secrets;
 mod security;
 mod session_keys;

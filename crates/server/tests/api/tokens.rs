@@ -23,7 +23,7 @@ async fn access_tokens_verify_with_a_standard_library_against_the_published_jwks
 
     let jwks = app.get("/.well-known/jwks.json", None).await.ok().clone();
     let header = jsonwebtoken::decode_header(&alice.access_token).unwrap();
-    assert_eq!(header.alg, Algorithm::EdDSA);
+    assert_eq!(header.alg, Algorithm::ES256, "a new deployment signs ES256");
     let kid = header.kid.unwrap();
     let jwk = jwks["keys"]
         .as_array()
@@ -32,11 +32,17 @@ async fn access_tokens_verify_with_a_standard_library_against_the_published_jwks
         .find(|k| k["kid"] == kid.as_str())
         .expect("kid in the JWKS");
     assert_eq!(
-        (jwk["kty"].as_str(), jwk["crv"].as_str()),
-        (Some("OKP"), Some("Ed25519"))
+        (
+            jwk["kty"].as_str(),
+            jwk["crv"].as_str(),
+            jwk["alg"].as_str()
+        ),
+        (Some("EC"), Some("P-256"), Some("ES256"))
     );
-    let key = DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap();
-    let mut validation = Validation::new(Algorithm::EdDSA);
+    assert_eq!(jwk["use"], "sig");
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+    let key = DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[&issuer]);
     validation.set_audience(&["wxlogin"]);
     let claims = jsonwebtoken::decode::<Value>(&alice.access_token, &key, &validation)
