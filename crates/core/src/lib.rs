@@ -35,4 +35,4 @@ pub mod wechat;
 pub mod wxcrypt;
 
 pub use error::AuthError;
-pub use service::{AuthService, AuthSettings, Ports, RegistrationPolicy};
+pub use service::{AppClaims, AuthService, AuthSettings, Ports, RegistrationPolicy};

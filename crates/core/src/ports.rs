@@ -147,6 +147,9 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The user's identities.
     async fn identities(&self, user: &UserId) -> StoreResult<Vec<IdentitySummary>>;
+    /// The user's WeChat identity under `appid` (the most recently bound, should there be
+    /// several): what an app's opt-in `openid`/`unionid` token claims carry on a refresh.
+    async fn identity_in_app(&self, user: &UserId, appid: &AppId) -> StoreResult<Option<Identity>>;
     /// The user and their identities, if the refresh family `family_id` is active (not
     /// revoked) and belongs to `user`: what `GET /v1/me` shows, in one read. The user is as
     /// [`Self::user`] reads it and the identities are in [`Self::identities`]' order. `None`

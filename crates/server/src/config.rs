@@ -556,6 +556,8 @@ pub struct Settings {
     pub wechat_request_timeout: std::time::Duration,
     /// The apps and their secrets.
     pub apps: Vec<(AppId, AppSecret)>,
+    /// The extra token claims each app opted into.
+    pub claims: std::collections::HashMap<AppId, wxlogin_core::AppClaims>,
     /// The master key.
     pub master_key: MasterKey,
     /// `tokens.algorithm`: what new signing keys use.
@@ -710,6 +712,7 @@ impl Settings {
             return Err(invalid("apps", "at least one [[apps]] entry is required"));
         }
         let mut apps = Vec::with_capacity(raw.apps.len());
+        let mut claims = std::collections::HashMap::new();
         for (i, app) in raw.apps.iter().enumerate() {
             let appid = AppId::parse(app.appid.clone())
                 .map_err(|_| invalid(format!("apps[{i}].appid"), "is missing or malformed"))?;
@@ -726,19 +729,15 @@ impl Settings {
                     format!("{c:?} is not one of openid, unionid, external_id"),
                 ));
             }
-            // Refused rather than ignored: a back end that opted in must not get tokens
-            // without the claim it expects. The claims need the signed-in identity read from
-            // the store on every refresh, which the storage rewrite adds.
-            if let Some(c) = app
-                .claims
-                .iter()
-                .find(|c| ["openid", "unionid"].contains(&c.as_str()))
-            {
-                return Err(invalid(
-                    format!("apps[{i}].claims"),
-                    format!("{c:?} is not available yet (it needs the store's identity read)"),
-                ));
-            }
+            let wants = |name: &str| app.claims.iter().any(|c| c == name);
+            claims.insert(
+                appid.clone(),
+                wxlogin_core::AppClaims {
+                    openid: wants("openid"),
+                    unionid: wants("unionid"),
+                    external_id: wants("external_id"),
+                },
+            );
             let secret = secret_value(
                 &format!("apps[{i}].secret"),
                 app.secret.as_ref(),
@@ -833,6 +832,7 @@ impl Settings {
                 raw.wechat.request_timeout_ms.max(1),
             ),
             apps,
+            claims,
             master_key,
             algorithm,
             raw,
@@ -850,19 +850,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn app_claims_are_checked_and_the_unavailable_ones_refused() {
+    fn app_claims_are_opt_in_and_unknown_ones_refused() {
         let mut raw = minimal();
-        raw.apps[0].claims = vec!["external_id".into()];
-        assert!(Settings::from_raw(raw, None).is_ok());
-        for (claim, problem) in [("phone", "is not one of"), ("openid", "not available yet")] {
-            let mut raw = minimal();
-            raw.apps[0].claims = vec![claim.into()];
-            let err = Settings::from_raw(raw, None).unwrap_err().to_string();
-            assert!(
-                err.contains("apps[0].claims") && err.contains(problem),
-                "{err}"
-            );
-        }
+        raw.apps[0].claims = vec!["openid".into(), "external_id".into()];
+        let settings = Settings::from_raw(raw, None).unwrap();
+        let claims = settings.claims.values().next().copied().unwrap();
+        assert!(claims.openid && claims.external_id && !claims.unionid);
+        let plain = Settings::from_raw(minimal(), None).unwrap();
+        assert_eq!(
+            plain.claims.values().next().copied(),
+            Some(wxlogin_core::AppClaims::default())
+        );
+        let mut raw = minimal();
+        raw.apps[0].claims = vec!["phone".into()];
+        let err = Settings::from_raw(raw, None).unwrap_err().to_string();
+        assert!(
+            err.contains("apps[0].claims") && err.contains("is not one of"),
+            "{err}"
+        );
     }
 
     fn minimal() -> RawConfig {

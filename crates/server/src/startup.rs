@@ -455,5 +455,6 @@ fn auth_settings(settings: &Settings) -> AuthSettings {
     s.registration = raw.registration.policy;
     s.limits = settings.rate_limits;
     s.verify_legacy_payloads = raw.wechat.verify_legacy_payloads;
+    s.claims = settings.claims.clone();
     s
 }

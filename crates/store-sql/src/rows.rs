@@ -35,7 +35,7 @@ fn hash(raw: Vec<u8>) -> StoreResult<HandleHash> {
         .map_err(|_| corrupt("hash is not 32 bytes"))
 }
 
-fn identity(row: &mut Row) -> StoreResult<Identity> {
+pub(crate) fn identity(row: &mut Row) -> StoreResult<Identity> {
     Ok(Identity {
         appid: id::<AppId>(row.text()?)?,
         openid: id::<OpenId>(row.text()?)?,

@@ -535,6 +535,23 @@ impl UserStore for SqlStore {
         .await
     }
 
+    async fn identity_in_app(&self, user: &UserId, appid: &AppId) -> StoreResult<Option<Identity>> {
+        static Q: Query = Query::new(
+            "SELECT appid, openid, unionid FROM identities WHERE user_id = ? AND appid = ?
+             ORDER BY created_at DESC, openid LIMIT 1",
+        );
+        let (user, appid) = (user.clone(), appid.clone());
+        self.read("identity_in_app", move |db| {
+            Box::pin(async move {
+                db.fetch_optional(&Q, &args![user.as_str(), appid.as_str()])
+                    .await?
+                    .map(|mut row| rows::identity(&mut row))
+                    .transpose()
+            })
+        })
+        .await
+    }
+
     async fn signed_in_user(
         &self,
         family_id: &FamilyId,

@@ -100,7 +100,7 @@ impl AuthService {
         {
             RegisterOutcome::Created(user) => {
                 counters::count(counters::REGISTRATIONS_TOTAL);
-                let tokens = self.sign_in(&user.id, &record.identity.appid).await?;
+                let tokens = self.sign_in(&user.id, &record.identity).await?;
                 Ok(SignedInView {
                     user: self.user_view(&user)?,
                     tokens,
@@ -127,9 +127,12 @@ impl AuthService {
             .rotate_refresh(&HandleHash::of(presented), &record, now)
             .await?
         {
-            RotateOutcome::Rotated(family) => Ok(RefreshView {
-                tokens: self.tokens_for(&family, next, now)?,
-            }),
+            RotateOutcome::Rotated(family) => {
+                let claimed = self.claimed_identity(&family, None).await?;
+                Ok(RefreshView {
+                    tokens: self.tokens_for(&family, next, now, claimed.as_ref())?,
+                })
+            }
             RotateOutcome::Reused { family_id } => {
                 tracing::warn!("refresh token reuse detected; family revoked");
                 counters::count(counters::REFRESH_REUSE_TOTAL);

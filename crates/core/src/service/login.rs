@@ -97,7 +97,11 @@ impl AuthService {
         counters::count(counters::SESSIONS_OPENED_TOTAL);
         let (user, tokens) = match signed_in {
             Some((user, (family, _, refresh))) => {
-                let tokens = self.tokens_for(&family, refresh, family.created_at)?;
+                let claimed = self
+                    .claimed_identity(&family, Some(&login.identity))
+                    .await?;
+                let tokens =
+                    self.tokens_for(&family, refresh, family.created_at, claimed.as_ref())?;
                 (Some(self.user_view(&user)?), Some(tokens))
             }
             None => (None, None),

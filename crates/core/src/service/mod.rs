@@ -19,8 +19,8 @@ use crate::ids::{AppId, FamilyId, UserId};
 use crate::outcome::OutcomeCache;
 use crate::phone::Phone;
 use crate::ports::{
-    AttemptCounter, Clock, FamilyRecord, LimitKind, OutcomeStore, RateLimiter, RateLimits,
-    RefreshRecord, RevocationList, SessionStore, TokenStore, UserRecord, UserStore,
+    AttemptCounter, Clock, FamilyRecord, Identity, LimitKind, OutcomeStore, RateLimiter,
+    RateLimits, RefreshRecord, RevocationList, SessionStore, TokenStore, UserRecord, UserStore,
 };
 use crate::tokens::{Claims, KeyRing};
 use crate::views::{LoginView, PhoneView, TokensView, UserView};
@@ -66,6 +66,20 @@ pub struct AuthSettings {
     /// Ask WeChat (`checkencryptedmsg`) whether it issued a legacy payload before trusting
     /// it: one more WeChat call per legacy verification (off).
     pub verify_legacy_payloads: bool,
+    /// Extra access-token claims per app (`[[apps]] claims`); none by default.
+    pub claims: std::collections::HashMap<AppId, AppClaims>,
+}
+
+/// The extra claims an app's access tokens carry, opt in: for back ends that call WeChat Pay
+/// or send subscribe messages (they need the openid), or match users in their own systems.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppClaims {
+    /// `openid`: the user's openid in this app.
+    pub openid: bool,
+    /// `unionid`: when WeChat gave one.
+    pub unionid: bool,
+    /// `external_id`: the user's id in the operator's systems, once users carry one.
+    pub external_id: bool,
 }
 
 impl AuthSettings {
@@ -84,6 +98,7 @@ impl AuthSettings {
             limits: RateLimits::default(),
             legacy_failure_cap: DEFAULT_LEGACY_FAILURE_CAP,
             verify_legacy_payloads: false,
+            claims: std::collections::HashMap::new(),
         }
     }
 }
@@ -291,11 +306,39 @@ impl AuthService {
         Phone::from_storage_text(&text)
     }
 
-    /// Starts a refresh family for `user` and issues its first pair of tokens.
-    async fn sign_in(&self, user: &UserId, appid: &AppId) -> Result<TokensView, AuthError> {
-        let (family, first, refresh) = self.new_family(user, appid);
+    /// Starts a refresh family for `user`, signed in through `identity`, and issues its first
+    /// pair of tokens.
+    async fn sign_in(&self, user: &UserId, identity: &Identity) -> Result<TokensView, AuthError> {
+        let (family, first, refresh) = self.new_family(user, &identity.appid);
         self.ports.tokens.create_family(&family, &first).await?;
-        self.tokens_for(&family, refresh, family.created_at)
+        let claimed = self.claimed_identity(&family, Some(identity)).await?;
+        self.tokens_for(&family, refresh, family.created_at, claimed.as_ref())
+    }
+
+    /// The identity whose openid/unionid the family's app wants in its tokens: `None` when the
+    /// app opts into neither (no read); the one at hand when it is the family's app (login,
+    /// phone, register); otherwise read from the store (refresh).
+    async fn claimed_identity(
+        &self,
+        family: &FamilyRecord,
+        known: Option<&Identity>,
+    ) -> Result<Option<Identity>, AuthError> {
+        let wants = self.app_claims(&family.appid);
+        if !(wants.openid || wants.unionid) {
+            return Ok(None);
+        }
+        if let Some(identity) = known.filter(|i| i.appid == family.appid) {
+            return Ok(Some(identity.clone()));
+        }
+        Ok(self
+            .ports
+            .users
+            .identity_in_app(&family.user_id, &family.appid)
+            .await?)
+    }
+
+    fn app_claims(&self, appid: &AppId) -> AppClaims {
+        self.settings.claims.get(appid).copied().unwrap_or_default()
     }
 
     /// A new refresh family for `user`, its first token as stored, and that token.
@@ -321,7 +364,9 @@ impl AuthService {
         family: &FamilyRecord,
         refresh: Handle,
         now: OffsetDateTime,
+        identity: Option<&Identity>,
     ) -> Result<TokensView, AuthError> {
+        let wants = self.app_claims(&family.appid);
         let keys = self.keys();
         let claims = Claims {
             iss: keys.issuer().to_owned(),
@@ -332,8 +377,14 @@ impl AuthService {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             sid: family.id.to_string(),
             appid: family.appid.to_string(),
-            openid: None,
-            unionid: None,
+            openid: identity
+                .filter(|_| wants.openid)
+                .map(|i| i.openid.to_string()),
+            unionid: identity
+                .filter(|_| wants.unionid)
+                .and_then(|i| i.unionid.as_ref())
+                .map(ToString::to_string),
+            // Users carry no external id yet (the admin API and import add it).
             external_id: None,
         };
         let access_token = keys

@@ -267,7 +267,7 @@ impl AuthService {
                 .users
                 .bind_identity(&user.id, &session.identity, self.now())
                 .await?;
-            let tokens = self.sign_in(&user.id, &session.identity.appid).await?;
+            let tokens = self.sign_in(&user.id, &session.identity).await?;
             return Ok(PhoneView::Registered {
                 registered: true,
                 user: self.user_view(&user)?,

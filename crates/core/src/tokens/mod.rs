@@ -4,7 +4,7 @@
 //! Keys are generated on first start and stored with the private half sealed; each stored
 //! key's PKCS#8 document names its algorithm ([`keys`]), so a deployment keeps its keys'
 //! algorithm until a rotation creates a key with the configured one. Every instance verifies
-//! with every live key and signs with the one [`schedule`] makes current, so a rotation is
+//! with every live key and signs with the one [`schedule()`] makes current, so a rotation is
 //! published in the JWKS before it signs and `wxlogin keys rotate` never breaks a verifier
 //! that caches the JWKS.
 
@@ -254,7 +254,7 @@ impl KeyRing {
         }
     }
 
-    /// Builds the ring from stored records: the keys [`schedule`] does not retire at `now`.
+    /// Builds the ring from stored records: the keys [`schedule()`] does not retire at `now`.
     pub fn from_records(
         records: Vec<SigningKeyRecord>,
         sealer: &Sealer,

@@ -253,3 +253,52 @@ async fn forged_and_malformed_bearer_tokens_are_refused() {
         .await;
     basic.assert_error(401, "unauthenticated");
 }
+
+/// The claims of a JWT, read without verifying (the other tests verify).
+fn claims_of(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn openid_and_unionid_claims_are_opt_in_per_app_and_survive_a_refresh() {
+    let plain = TestApp::spawn().await;
+    let account = plain.register_user("alice", PHONE).await;
+    let claims = claims_of(&account.access_token);
+    assert!(
+        claims.get("openid").is_none() && claims.get("unionid").is_none(),
+        "{claims}"
+    );
+
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        tweak: Some(std::sync::Arc::new(|raw| {
+            raw.apps[0].claims = vec!["openid".into(), "unionid".into()];
+        })),
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let account = app.register_user("alice", PHONE).await;
+    let openid = app.sim.openid_of(APP, "alice");
+    let claims = claims_of(&account.access_token);
+    assert_eq!(claims["openid"], openid, "{claims}");
+    assert_eq!(
+        claims["unionid"].as_str(),
+        app.sim.unionid_of(APP, "alice").as_deref(),
+        "{claims}"
+    );
+    // A refresh reads the identity back from the store: the same claims.
+    let refreshed = app.refresh(&account.refresh_token).await;
+    let again = claims_of(refreshed.ok()["tokens"]["access_token"].as_str().unwrap());
+    assert_eq!(
+        (&again["openid"], &again["unionid"]),
+        (&claims["openid"], &claims["unionid"])
+    );
+    // A silent login signs in with them too.
+    let login = app.login(&app.login_code("alice")).await;
+    let silent = claims_of(login.ok()["tokens"]["access_token"].as_str().unwrap());
+    assert_eq!(silent["openid"], openid);
+}
