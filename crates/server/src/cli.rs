@@ -167,9 +167,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             )
             .await?;
             println!(
-                "added {} signing key {}: published in the JWKS now (state next), signs from {}",
+                "added {} signing key {}: state next; running instances publish it in their \
+                 JWKS within {} s, and it signs from {}",
                 rotation.algorithm,
                 rotation.kid,
+                startup::key_reload_interval(&settings).as_secs(),
                 rfc3339(rotation.signs_from)
             );
             Ok(())
