@@ -95,7 +95,7 @@ pub fn check_dev_config(raw: &RawConfig) -> Result<(), crate::config::ConfigErro
 /// Creates `dir` (and its parents) with mode 0700 when it does not exist: it will hold the
 /// database (openids in clear) and the master key. An existing directory is left as it is,
 /// with a warning when others can read it.
-pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+fn private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.exists() {
         #[cfg(unix)]
         {

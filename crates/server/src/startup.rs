@@ -76,14 +76,6 @@ pub struct Application {
 
 /// Opens the database named in the settings and runs the migrations.
 pub async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>, StartupError> {
-    if let Some(path) = sqlite_path(settings.database_url.expose_secret()) {
-        private_sqlite_file(&path).map_err(|e| {
-            wxlogin_core::ports::StoreError::Other(format!(
-                "cannot create the SQLite file {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
     let opts = ConnectOptions {
         max_connections: settings.database_max_connections,
         acquire_timeout: std::time::Duration::from_millis(
@@ -293,43 +285,6 @@ impl Application {
         reload.abort();
         store.close().await;
         served
-    }
-}
-
-/// The file a `sqlite:` URL names, if any (not for `sqlite::memory:`).
-fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
-}
-
-/// Creates the SQLite file (and its directory, 0700) with mode 0600 before SQLite opens it:
-/// it holds openids in clear, and SQLite gives its `-wal` and `-shm` files the database
-/// file's mode. An existing file is left as it is, with a warning when others can read it.
-fn private_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::dev::private_dir(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    tracing::warn!(file = %path.display(), mode = format!("{mode:o}"), "the database file is readable by others; chmod 600 it");
-                }
-            }
-            Ok(())
-        }
-        Err(e) => Err(e),
     }
 }
 

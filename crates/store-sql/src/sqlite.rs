@@ -240,6 +240,39 @@ pub(crate) fn parse_url(url: &str) -> StoreResult<Option<PathBuf>> {
     Ok(Some(PathBuf::from(path)))
 }
 
+/// Creates the database file (and missing directories, mode 0700) with mode 0600 before
+/// SQLite opens it: it holds openids in clear, and SQLite gives its `-wal` and `-shm` files
+/// the database file's mode. An existing file is left as it is, with a warning when others
+/// can read it.
+fn private_file(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!(file = %path.display(), mode = format!("{mode:o}"), "the database file is readable by others; chmod 600 it");
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteEngine {
     /// Opens the database and starts its writer thread.
     pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> StoreResult<Self> {
@@ -251,13 +284,12 @@ impl SqliteEngine {
                 conn
             }
             Some(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    tokio::fs::create_dir_all(dir).await.map_err(|e| {
-                        StoreError::Unavailable(format!(
-                            "creating the SQLite database directory: {e}"
-                        ))
-                    })?;
-                }
+                private_file(path).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "creating the SQLite database file {}: {e}",
+                        path.display()
+                    ))
+                })?;
                 let conn = Connection::open(path).map_err(map_err)?;
                 setup(&conn, opts.busy_timeout)?;
                 ensure_wal(conn, opts.busy_timeout).await?
