@@ -342,7 +342,7 @@ class Bench:
         inputs = self.prepare(name)
         script = {"ceiling": "static", "healthz": "static", "me": "me", "refresh": "refresh",
                   "phone": "phone", "phone-legacy": "phone_legacy", "login": "login",
-                  "peer-me": "peer_me", "peer-login": "peer_login"}[name]
+                  "peer-me": "me", "peer-login": "login"}[name]
         server = self.peer if name.startswith("peer-") else self.server
         if name == "ceiling":
             url = f"http://127.0.0.1:{self.sim_port}{a.ceiling_path}"
@@ -356,6 +356,8 @@ class Bench:
                "--timeout", "5s", "-s", str(LUA / f"{script}.lua"), url]
         if inputs:
             cmd += ["--", str(inputs), str(a.threads)]
+            # The same scripts drive the Node peer, at its own paths.
+            cmd += {"peer-me": ["/me"], "peer-login": ["/login/"]}.get(name, [])
         time.sleep(a.settle)
         load = Path("/proc/loadavg").read_text().split()[:3]
         # For the peer: its master process only (the two workers are children), so its CPU and
