@@ -91,7 +91,25 @@ pub enum AuthError {
         /// WeChat's errcode, when it sent one.
         wechat_errcode: Option<i64>,
     },
-    /// Our store or cache is down.
+    /// The user is disabled: wins over every other refusal of that user.
+    #[error("this account is disabled")]
+    UserDisabled,
+    /// Admin API: missing, unknown or revoked admin key.
+    #[error("admin key required")]
+    AdminUnauthenticated,
+    /// Admin API: the key lacks the scope.
+    #[error("this admin key lacks the scope for this request")]
+    AdminForbidden,
+    /// Admin API: no such user (deleted users are not found).
+    #[error("no such user")]
+    UserNotFound,
+    /// Admin API: another user has this external_id.
+    #[error("another user has this external_id")]
+    ExternalIdTaken,
+    /// Admin import: the batch is malformed as a whole.
+    #[error("invalid import: {0}")]
+    ImportInvalid(String),
+    /// Our store or cache is down (or the lookup hook did not answer).
     #[error("service temporarily unavailable")]
     Unavailable,
     /// Anything else. The detail is for logs only, never for the client.
@@ -123,6 +141,12 @@ impl AuthError {
             Self::RateLimited { .. } => "rate_limited",
             Self::WeChatError { .. } => "wechat_error",
             Self::WeChatUnavailable { .. } => "wechat_unavailable",
+            Self::UserDisabled => "user_disabled",
+            Self::AdminUnauthenticated => "admin_unauthenticated",
+            Self::AdminForbidden => "admin_forbidden",
+            Self::UserNotFound => "user_not_found",
+            Self::ExternalIdTaken => "external_id_taken",
+            Self::ImportInvalid(_) => "import_invalid",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }

@@ -127,3 +127,34 @@ impl UserId {
         Self(uuid::Uuid::now_v7().to_string())
     }
 }
+
+id_type!(
+    /// The user's id in the operator's own systems (set by the admin API, import or the lookup
+    /// hook): 1-128 printable ASCII characters, unique among users.
+    ExternalId, "external_id", 128
+);
+
+id_type!(
+    /// An event's id, `evt_` and 32 hex digits: the Standard Webhooks `webhook-id` of its
+    /// deliveries, and the `after` cursor of `GET /admin/v1/events`.
+    EventId, "event_id", 64
+);
+
+impl fmt::Debug for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExternalId({})", self.0)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({})", self.0)
+    }
+}
+
+impl EventId {
+    /// A new random id.
+    pub fn generate() -> Self {
+        Self(format!("evt_{}", uuid::Uuid::new_v4().simple()))
+    }
+}

@@ -8,6 +8,7 @@
 //! * [`ids`], [`secret`]: newtypes; secrets never print.
 //! * [`wechat`]: the port to WeChat's server API, failures classified by what to do.
 //! * [`ports`]: storage and time.
+//! * [`admin`], [`events`]: what the admin API needs from storage; the outbox and webhooks.
 //! * [`service`]: login, phone, register, refresh, logout, me.
 //! * [`error`]: one error per stable code of the contract.
 //! * [`views`]: the response bodies.
@@ -19,9 +20,11 @@
 //! * [`limits`]: rate limits on one instance, and the check every limiter goes through.
 //! * [`counters`]: the business metrics and their fixed label sets.
 
+pub mod admin;
 pub mod counters;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod outcome;

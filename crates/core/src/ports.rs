@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::crypto::HandleHash;
-use crate::ids::{AppId, FamilyId, OpenId, UnionId, UserId};
+use crate::ids::{AppId, ExternalId, FamilyId, OpenId, UnionId, UserId};
 
 /// A backend failed (unreachable, timed out, or answered something unexpected).
 /// Business outcomes ("not found", "already used") are never errors: they are values.
@@ -58,6 +58,12 @@ pub struct UserRecord {
     pub avatar_url: Option<String>,
     /// When the user registered.
     pub created_at: OffsetDateTime,
+    /// The user's id in the operator's systems (admin API, import, lookup hook).
+    pub external_id: Option<ExternalId>,
+    /// Disabled by an operator: every request that identifies them is refused.
+    pub disabled: bool,
+    /// The last sign-in (login of a known user, phone sign-in, registration).
+    pub last_login_at: Option<OffsetDateTime>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -89,6 +95,7 @@ pub struct IdentitySummary {
 }
 
 /// A new user, with its phone already sealed and hashed.
+#[derive(Debug)]
 pub struct NewUser {
     /// The user.
     pub user: UserRecord,
@@ -138,13 +145,14 @@ pub trait UserStore: Send + Sync {
     /// A user by id.
     async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>>;
     /// Binds (appid, openid) to `user`, moving it from any other user; records the unionid.
-    /// Idempotent.
+    /// Idempotent. When the binding is new or moved (not when it only records a unionid),
+    /// writes `identity.bound` and answers `true`.
     async fn bind_identity(
         &self,
         user: &UserId,
         identity: &Identity,
         now: OffsetDateTime,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// The user's identities.
     async fn identities(&self, user: &UserId) -> StoreResult<Vec<IdentitySummary>>;
     /// The user's WeChat identity under `appid` (the most recently bound, should there be
@@ -168,7 +176,7 @@ pub trait UserStore: Send + Sync {
         now: OffsetDateTime,
     ) -> StoreResult<Option<TicketRecord>>;
     /// In one transaction: consume the ticket (still live at `now`), create the user, bind the
-    /// identity. All or nothing.
+    /// identity, write `user.registered` and `identity.bound`. All or nothing.
     async fn register(
         &self,
         ticket: &HandleHash,
@@ -232,8 +240,11 @@ pub struct LoginRecord {
     /// The new session, for `identity`. `None` where the caller keeps sessions elsewhere:
     /// `RedisSessions` stores the session in Redis and passes the rest on to the database.
     pub session: Option<SessionRecord>,
-    /// For a known user: their new refresh family and its first token.
+    /// For a known user: their new refresh family and its first token. The user's
+    /// `last_login_at` becomes `at`.
     pub sign_in: Option<(FamilyRecord, RefreshRecord)>,
+    /// With `sign_in`: also write `user.signed_in` (only when a webhook subscribes to it).
+    pub announce: bool,
 }
 
 impl std::fmt::Debug for LoginRecord {
@@ -243,6 +254,7 @@ impl std::fmt::Debug for LoginRecord {
             .field("at", &self.at)
             .field("session", &self.session)
             .field("sign_in", &self.sign_in)
+            .field("announce", &self.announce)
             .finish_non_exhaustive()
     }
 }
@@ -297,20 +309,31 @@ pub struct FamilyRecord {
 pub enum RotateOutcome {
     /// The token was live; it is now used and `new` is stored in its family.
     Rotated(FamilyRecord),
-    /// The token had already been used: the family is now revoked.
+    /// The token had already been used: the family is now revoked, and
+    /// `refresh_token.reused` written.
     Reused {
         /// The revoked family, so that its access tokens can be refused too.
         family_id: FamilyId,
     },
     /// Unknown, expired, or its family is revoked. Nothing changed.
     Invalid,
+    /// The token is known (live, used or revoked) and its user is disabled. Nothing changed:
+    /// `user_disabled` wins over every other refusal.
+    UserDisabled,
 }
 
 /// Refresh tokens and their families.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Stores a new family with its first refresh token.
-    async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()>;
+    /// Stores a new family with its first refresh token, and makes its creation the user's
+    /// `last_login_at`. With `announce`, also writes `user.signed_in` (only when a webhook
+    /// subscribes to it).
+    async fn create_family(
+        &self,
+        family: &FamilyRecord,
+        first: &RefreshRecord,
+        announce: bool,
+    ) -> StoreResult<()>;
     /// Atomically: mark `presented` used if it is live and unused at `now` and store `new` in
     /// its family; or, if it was already used, revoke its family. Of many concurrent calls
     /// with one token, exactly one gets `Rotated`.
@@ -486,4 +509,53 @@ pub trait AttemptCounter: Send + Sync {
     async fn failures(&self, key: &[u8; 32]) -> StoreResult<u32>;
     /// Counts one more failure under `key`, kept `ttl` from the first one; the new count.
     async fn record_failure(&self, key: &[u8; 32], ttl: std::time::Duration) -> StoreResult<u32>;
+}
+
+/// What the lookup hook is asked: a verified phone with no wxlogin user.
+pub struct LookupRequest {
+    /// E.164.
+    pub phone: String,
+    /// The app it was verified in.
+    pub appid: AppId,
+    /// The session's openid.
+    pub openid: OpenId,
+    /// The session's unionid, if any.
+    pub unionid: Option<UnionId>,
+}
+
+impl std::fmt::Debug for LookupRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LookupRequest")
+            .field("appid", &self.appid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the operator's system answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupAnswer {
+    /// 200: this person is our user `external_id`.
+    Found {
+        /// Their id in the operator's system.
+        external_id: ExternalId,
+        /// Profile to start with.
+        nickname: Option<String>,
+        /// Profile to start with (checked like a registration's).
+        avatar_url: Option<String>,
+    },
+    /// 404: not known; registration goes on as usual.
+    NotFound,
+}
+
+/// The lookup hook failed: anything but 200 or 404, a bad body, or no answer in time. The
+/// text is for logs (no phone, no body).
+#[derive(Debug, thiserror::Error)]
+#[error("user lookup failed: {0}")]
+pub struct LookupFailed(pub String);
+
+/// The synchronous `user.lookup` call to the operator's existing user table.
+#[async_trait]
+pub trait UserLookup: Send + Sync {
+    /// Asks who the phone belongs to, within the hook's budget.
+    async fn lookup(&self, request: &LookupRequest) -> Result<LookupAnswer, LookupFailed>;
 }

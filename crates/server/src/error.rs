@@ -74,8 +74,16 @@ impl ApiError {
             | AuthError::Unauthenticated
             | AuthError::RefreshTokenInvalid
             | AuthError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-            AuthError::LoginBlocked { .. } | AuthError::RegistrationClosed => StatusCode::FORBIDDEN,
-            AuthError::LoginCodeUsed { .. } | AuthError::AlreadyRegistered => StatusCode::CONFLICT,
+            AuthError::AdminUnauthenticated => StatusCode::UNAUTHORIZED,
+            AuthError::LoginBlocked { .. }
+            | AuthError::RegistrationClosed
+            | AuthError::UserDisabled
+            | AuthError::AdminForbidden => StatusCode::FORBIDDEN,
+            AuthError::UserNotFound => StatusCode::NOT_FOUND,
+            AuthError::LoginCodeUsed { .. }
+            | AuthError::AlreadyRegistered
+            | AuthError::ExternalIdTaken => StatusCode::CONFLICT,
+            AuthError::ImportInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::SessionKeyStale
             | AuthError::PayloadMalformed
             | AuthError::AppidMismatch
@@ -173,6 +181,12 @@ impl ApiError {
                 | AuthError::Unauthenticated
                 | AuthError::RefreshTokenInvalid
                 | AuthError::RefreshTokenReused
+                | AuthError::UserDisabled
+                | AuthError::AdminUnauthenticated
+                | AuthError::AdminForbidden
+                | AuthError::UserNotFound
+                | AuthError::ExternalIdTaken
+                | AuthError::ImportInvalid(_)
                 | AuthError::RateLimited { .. }
                 | AuthError::WeChatError { .. }
                 | AuthError::WeChatUnavailable { .. }
@@ -207,6 +221,12 @@ impl ApiError {
             AuthError::Unauthenticated,
             AuthError::RefreshTokenInvalid,
             AuthError::RefreshTokenReused,
+            AuthError::UserDisabled,
+            AuthError::AdminUnauthenticated,
+            AuthError::AdminForbidden,
+            AuthError::UserNotFound,
+            AuthError::ExternalIdTaken,
+            AuthError::ImportInvalid(String::new()),
         ];
         let late = [
             AuthError::RateLimited {

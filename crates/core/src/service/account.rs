@@ -87,6 +87,9 @@ impl AuthService {
             nickname: profile.nickname,
             avatar_url: profile.avatar_url,
             created_at: now,
+            external_id: None,
+            disabled: false,
+            last_login_at: Some(now),
         };
         let new_user = NewUser {
             user,
@@ -146,6 +149,7 @@ impl AuthService {
                 Err(AuthError::RefreshTokenReused)
             }
             RotateOutcome::Invalid => Err(AuthError::RefreshTokenInvalid),
+            RotateOutcome::UserDisabled => Err(AuthError::UserDisabled),
         }
     }
 

@@ -92,6 +92,7 @@ impl AuthService {
             sign_in: signed_in
                 .as_ref()
                 .map(|(_, (family, first, _))| (family.clone(), first.clone())),
+            announce: self.settings.announce_sign_ins,
         };
         self.ports.sessions.record_login(&login).await?;
         counters::count(counters::SESSIONS_OPENED_TOTAL);

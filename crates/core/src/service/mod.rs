@@ -68,6 +68,9 @@ pub struct AuthSettings {
     pub verify_legacy_payloads: bool,
     /// Extra access-token claims per app (`[[apps]] claims`); none by default.
     pub claims: std::collections::HashMap<AppId, AppClaims>,
+    /// Write a `user.signed_in` event at every sign-in: only when a webhook subscribes to
+    /// it, since it is frequent (off).
+    pub announce_sign_ins: bool,
 }
 
 /// The extra claims an app's access tokens carry, opt in: for back ends that call WeChat Pay
@@ -99,6 +102,7 @@ impl AuthSettings {
             legacy_failure_cap: DEFAULT_LEGACY_FAILURE_CAP,
             verify_legacy_payloads: false,
             claims: std::collections::HashMap::new(),
+            announce_sign_ins: false,
         }
     }
 }
@@ -310,7 +314,10 @@ impl AuthService {
     /// pair of tokens.
     async fn sign_in(&self, user: &UserId, identity: &Identity) -> Result<TokensView, AuthError> {
         let (family, first, refresh) = self.new_family(user, &identity.appid);
-        self.ports.tokens.create_family(&family, &first).await?;
+        self.ports
+            .tokens
+            .create_family(&family, &first, self.settings.announce_sign_ins)
+            .await?;
         let claimed = self.claimed_identity(&family, Some(identity)).await?;
         self.tokens_for(&family, refresh, family.created_at, claimed.as_ref())
     }

@@ -1,0 +1,275 @@
+//! What the admin API, the import and the lookup hook need from storage, and the admin keys.
+//!
+//! Every method that changes a user writes that change's events in the same transaction
+//! (see [`crate::events`]); each method's documentation names them.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::events::UserSource;
+use crate::ids::{AppId, ExternalId, FamilyId, OpenId, UnionId, UserId};
+use crate::ports::{Identity, NewUser, StoreResult, UserRecord};
+
+/// What an admin key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Search and read users (phones masked, no openids), stats.
+    UsersRead,
+    /// Change, disable, delete, sign out, unbind and import users.
+    UsersWrite,
+    /// Full phone numbers and openids in replies.
+    UsersPii,
+    /// Read events and redeliver dead letters.
+    EventsRead,
+    /// Rotate the token-signing keys.
+    KeysWrite,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Self; 5] = [
+        Self::UsersRead,
+        Self::UsersWrite,
+        Self::UsersPii,
+        Self::EventsRead,
+        Self::KeysWrite,
+    ];
+
+    /// `users:read`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UsersRead => "users:read",
+            Self::UsersWrite => "users:write",
+            Self::UsersPii => "users:pii",
+            Self::EventsRead => "events:read",
+            Self::KeysWrite => "keys:write",
+        }
+    }
+
+    /// The scope named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// An admin key as stored: only the SHA-256 of the key (`wxa_` + 256 random bits, so a plain
+/// hash is enough, as for every handle).
+#[derive(Debug, Clone)]
+pub struct AdminKeyRecord {
+    /// Random id.
+    pub id: String,
+    /// The operator's name for it, shown in logs and `admin-keys list`.
+    pub name: String,
+    /// SHA-256 of the key.
+    pub hash: [u8; 32],
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// Created at.
+    pub created_at: OffsetDateTime,
+    /// Revoked at, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Admin keys.
+#[async_trait]
+pub trait AdminKeyStore: Send + Sync {
+    /// Stores a new key, unless a live (unrevoked) key has the same name: `false` then.
+    async fn insert_admin_key(&self, key: &AdminKeyRecord) -> StoreResult<bool>;
+    /// Every key, revoked ones included, oldest first.
+    async fn admin_keys(&self) -> StoreResult<Vec<AdminKeyRecord>>;
+    /// The live key with this hash.
+    async fn live_admin_key(&self, hash: &[u8; 32]) -> StoreResult<Option<AdminKeyRecord>>;
+    /// Revokes the live key named `name`; `false` when there is none.
+    async fn revoke_admin_key(&self, name: &str, now: OffsetDateTime) -> StoreResult<bool>;
+}
+
+/// A user search. Given filters are and-ed; newest first (by id: user ids are UUIDv7, so id
+/// order is creation order), keyset-paged so that concurrent inserts neither repeat nor skip
+/// a row.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// [`crate::crypto::PhoneIndex::hash`] of the E.164 number.
+    pub phone_hash: Option<[u8; 32]>,
+    /// Bound to this openid (any app).
+    pub openid: Option<OpenId>,
+    /// Bound to an identity with this unionid.
+    pub unionid: Option<UnionId>,
+    /// This external_id.
+    pub external_id: Option<ExternalId>,
+    /// Nickname contains this (a literal substring: `%` and `_` match themselves).
+    pub nickname_contains: Option<String>,
+    /// Only users whose id sorts before this one (the cursor).
+    pub before: Option<UserId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// An identity with when it was bound, for the admin API.
+#[derive(Debug, Clone)]
+pub struct IdentityDetail {
+    /// The identity.
+    pub identity: Identity,
+    /// When it was bound to this user (last moved).
+    pub bound_at: OffsetDateTime,
+}
+
+/// A user with what the admin API shows of them.
+#[derive(Debug, Clone)]
+pub struct UserDetail {
+    /// The user.
+    pub user: UserRecord,
+    /// Their identities, oldest binding first.
+    pub identities: Vec<IdentityDetail>,
+    /// Refresh families neither revoked nor past their last token's expiry at the time of
+    /// the read: signed-in devices.
+    pub live_sessions: u64,
+}
+
+/// A change to a user. `None` leaves a field alone; `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// New nickname.
+    pub nickname: Option<Option<String>>,
+    /// New avatar URL.
+    pub avatar_url: Option<Option<String>>,
+    /// New external_id.
+    pub external_id: Option<Option<ExternalId>>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+}
+
+/// What [`AdminStore::update_user`] did.
+#[derive(Debug)]
+pub enum UpdateOutcome {
+    /// Changed (or nothing to change): the user as now stored, and the families that
+    /// disabling revoked (for the revocation list).
+    Updated {
+        /// The user now.
+        user: UserRecord,
+        /// Families revoked by this change.
+        revoked: Vec<FamilyId>,
+    },
+    /// No such user. Nothing changed.
+    NotFound,
+    /// Another user has this external_id. Nothing changed.
+    ExternalIdTaken,
+}
+
+/// What [`AdminStore::create_user`] did.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    /// The user exists now, bound to the identity.
+    Created(UserRecord),
+    /// Another user has the phone (a concurrent registration won). Nothing changed.
+    PhoneTaken,
+    /// Another user has the external_id. Nothing changed.
+    ExternalIdTaken(UserId),
+}
+
+/// One user of an import, sealed and hashed like a registration's.
+#[derive(Debug)]
+pub struct ImportUser {
+    /// The user (`external_id` included; `disabled` false).
+    pub user: NewUser,
+    /// WeChat identities to bind.
+    pub identities: Vec<Identity>,
+}
+
+/// What became of one imported user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Created, with `user.imported` and an `identity.bound` per identity.
+    Created(UserId),
+    /// A user with this phone or external_id exists: nothing changed.
+    Existing(UserId),
+    /// Refused as a whole: one of its identities is bound to another user.
+    IdentityTaken,
+}
+
+/// Counts for `GET /admin/v1/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Users (deleted ones not counted).
+    pub users: u64,
+    /// Users created in the 24 hours before `now`.
+    pub registrations_24h: u64,
+    /// Sign-ins (refresh families started) in the 24 hours before `now`.
+    pub logins_24h: u64,
+    /// Disabled users.
+    pub disabled: u64,
+}
+
+/// What [`AdminStore::unbind_identity`] did.
+#[derive(Debug)]
+pub enum UnbindOutcome {
+    /// Unbound; the user's families signed in through that app are revoked.
+    Unbound {
+        /// Families revoked.
+        revoked: Vec<FamilyId>,
+    },
+    /// No such user.
+    UserNotFound,
+    /// The user has no identity in that app.
+    NotBound,
+}
+
+/// Users as an operator manages them.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Users matching `query`, newest first.
+    async fn search_users(&self, query: &UserQuery) -> StoreResult<Vec<UserRecord>>;
+    /// One user with identities and live sessions.
+    async fn user_detail(&self, id: &UserId, now: OffsetDateTime) -> StoreResult<Option<UserDetail>>;
+    /// Applies `change`. Writes `user.updated` when nickname, avatar or external_id changed,
+    /// `user.disabled` / `user.enabled` when the status changed. Disabling revokes every
+    /// family of the user and deletes the mini-program sessions of their identities.
+    async fn update_user(
+        &self,
+        id: &UserId,
+        change: &UserChange,
+        now: OffsetDateTime,
+    ) -> StoreResult<UpdateOutcome>;
+    /// Deletes the account: writes `user.deleted` (with the external_id it had), erases
+    /// openid and unionid from the user's stored events, deletes identities, sessions of those
+    /// identities, refresh families and tokens, and the user row (phone and profile), and
+    /// keeps a tombstone (id, deleted_at). `None` when there is no such user; otherwise the
+    /// families that were live (for the revocation list).
+    async fn delete_user(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Vec<FamilyId>>>;
+    /// Signs the user out everywhere: revokes every family, writes `session.revoked`. `None`
+    /// when there is no such user; otherwise every family id of the user.
+    async fn revoke_sessions(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Vec<FamilyId>>>;
+    /// Unbinds the user's identities in `appid` (one `identity.unbound` each) and revokes the
+    /// families signed in through that app.
+    async fn unbind_identity(
+        &self,
+        id: &UserId,
+        appid: &AppId,
+        now: OffsetDateTime,
+    ) -> StoreResult<UnbindOutcome>;
+    /// The counts of [`Stats`] at `now`.
+    async fn stats(&self, now: OffsetDateTime) -> StoreResult<Stats>;
+    /// Creates a user without a ticket (the lookup hook): user, identity binding,
+    /// `user.registered` with `source`, and `identity.bound`, in one transaction.
+    async fn create_user(
+        &self,
+        user: NewUser,
+        identity: &Identity,
+        source: UserSource,
+        now: OffsetDateTime,
+    ) -> StoreResult<CreateOutcome>;
+    /// Imports users in one transaction (the caller keeps batches to ~1,000), idempotent by
+    /// phone and external_id; one outcome per user, in order.
+    async fn import_users(
+        &self,
+        users: Vec<ImportUser>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<ImportOutcome>>;
+}
