@@ -1,0 +1,72 @@
+-- Accounts, administration and events (the admin API, the outbox, webhooks, the lookup hook
+-- and imports). Same version in migrations/{sqlite,postgres,mysql}/.
+
+ALTER TABLE users ADD COLUMN external_id TEXT;      -- the operator's id, unique when set
+ALTER TABLE users ADD COLUMN disabled_at BIGINT;   -- set while an operator has disabled them
+ALTER TABLE users ADD COLUMN last_login_at BIGINT;
+
+CREATE UNIQUE INDEX users_external_id ON users (external_id) WHERE external_id IS NOT NULL;
+
+-- What a deleted account leaves: its id and when.
+CREATE TABLE deleted_users (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    deleted_at BIGINT NOT NULL
+);
+
+-- Admin keys: only the SHA-256 of the key (256 random bits).
+CREATE TABLE admin_keys (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    hash       BYTEA    NOT NULL UNIQUE,
+    scopes     TEXT    NOT NULL,                    -- space-separated
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+
+-- One row: the last event sequence number. Every transaction that writes events takes the
+-- next numbers from it with an UPDATE, which holds the row until commit, so events are
+-- numbered in commit order and a reader paging by seq never skips one that commits late.
+CREATE TABLE event_seq (
+    id INTEGER NOT NULL PRIMARY KEY,
+    n  BIGINT NOT NULL
+);
+
+INSERT INTO event_seq (id, n) VALUES (1, 0);
+
+-- The outbox. No phone number is stored; openid and unionid are erased when the user is
+-- deleted.
+CREATE TABLE events (
+    seq         BIGINT NOT NULL PRIMARY KEY,
+    id          TEXT    NOT NULL UNIQUE,            -- evt_…
+    type        TEXT    NOT NULL,
+    user_id     TEXT    NOT NULL,                   -- no foreign key: events outlive users
+    external_id TEXT,
+    appid       TEXT,
+    openid      TEXT,
+    unionid     TEXT,
+    source      TEXT,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE INDEX events_user_id ON events (user_id, seq);
+CREATE INDEX events_created_at ON events (created_at);
+
+-- Per webhook endpoint: the last event seq fanned out to it.
+CREATE TABLE webhook_cursors (
+    endpoint TEXT    NOT NULL PRIMARY KEY,
+    last_seq BIGINT NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    endpoint        TEXT    NOT NULL,
+    event_seq       BIGINT NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
+    status          TEXT    NOT NULL,               -- pending, delivered, dead
+    attempts        BIGINT NOT NULL,
+    next_attempt_at BIGINT,                        -- pending: due at; claimed: lease end
+    last_error      TEXT,
+    updated_at      BIGINT NOT NULL,
+    PRIMARY KEY (endpoint, event_seq)
+);
+
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_seq);
