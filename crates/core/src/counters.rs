@@ -41,6 +41,12 @@ pub const DECRYPT_FAILURE_REASONS: [&str; 6] = [
     "locked",
     "unverified",
 ];
+/// Calls to the lookup hook (`[hooks] user_lookup_url`), by `result`.
+pub const LOOKUPS_TOTAL: &str = "wxlogin_user_lookups_total";
+/// `result` of a lookup: the hook named a user, did not know the phone, or failed.
+pub const LOOKUP_RESULTS: [&str; 3] = ["found", "not_found", "failed"];
+/// Admin API requests refused for a missing, unknown or revoked key.
+pub const ADMIN_UNAUTHENTICATED_TOTAL: &str = "wxlogin_admin_unauthenticated_total";
 /// Where the shared outcome store failed: claiming a code, or storing its outcome.
 pub const OUTCOME_STORE_STEPS: [&str; 2] = ["claim", "complete"];
 
@@ -68,6 +74,11 @@ pub(crate) fn phone(
     metrics::counter!(PHONE_VERIFICATIONS_TOTAL, "method" => method, "result" => result)
         .increment(1);
     outcome
+}
+
+/// Counts a lookup-hook call by its result (one of [`LOOKUP_RESULTS`]).
+pub(crate) fn count_lookup(result: &'static str) {
+    metrics::counter!(LOOKUPS_TOTAL, "result" => result).increment(1);
 }
 
 /// Counts one event of a counter without labels.

@@ -62,6 +62,42 @@ impl Phone {
         Self::from_parts(&cc, pure).map_err(|_| AuthError::PayloadMalformed)
     }
 
+    /// Parses a number an operator typed or imported: E.164 (`+8613800138000`), or 11 digits
+    /// taken as a mainland China number (`13800138000` is `+86 13800138000`). The country
+    /// code is split off by ITU-T E.164's assignment: `1` and `7` are one digit, a fixed list
+    /// is two, the rest three. Written by hand: it is that one table, where a phone-number
+    /// crate would bring every country's metadata.
+    pub fn parse_input(raw: &str) -> Result<Self, AuthError> {
+        let raw = raw.trim();
+        let invalid = || AuthError::InvalidRequest("phone must be E.164 or 11 digits".into());
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if raw.len() == 11 && digits(raw) {
+            return Self::from_parts("86", raw).map_err(|_| invalid());
+        }
+        let body = raw.strip_prefix('+').ok_or_else(invalid)?;
+        if !digits(body) {
+            return Err(invalid());
+        }
+        const TWO_DIGIT: [&str; 44] = [
+            "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45",
+            "46", "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61",
+            "62", "63", "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94",
+            "95", "98",
+        ];
+        let cc_len = if body.starts_with('1') || body.starts_with('7') {
+            1
+        } else if TWO_DIGIT.iter().any(|p| body.starts_with(p)) {
+            2
+        } else {
+            3
+        };
+        if body.len() <= cc_len {
+            return Err(invalid());
+        }
+        let (cc, pure) = body.split_at(cc_len);
+        Self::from_parts(cc, pure).map_err(|_| invalid())
+    }
+
     /// The form sealed at rest, `86:13800138000`, which keeps the country code's length.
     pub fn storage_text(&self) -> String {
         format!("{}:{}", self.country_code, self.pure_phone_number)
@@ -103,6 +139,35 @@ pub fn mask(country_code: &str, pure: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_input_is_e164_or_eleven_chinese_digits() {
+        let p = Phone::parse_input("13800138000").unwrap();
+        assert_eq!(p.phone_number, "+8613800138000");
+        assert_eq!(p.country_code, "86");
+        let p = Phone::parse_input("+8613800138000").unwrap();
+        assert_eq!(
+            (p.country_code.as_str(), p.pure_phone_number.as_str()),
+            ("86", "13800138000")
+        );
+        let p = Phone::parse_input("+14155550123").unwrap();
+        assert_eq!(p.country_code, "1");
+        let p = Phone::parse_input("+85291234567").unwrap();
+        assert_eq!(p.country_code, "852");
+        let p = Phone::parse_input("+447911123456").unwrap();
+        assert_eq!(p.country_code, "44");
+        for bad in [
+            "",
+            "+",
+            "138001380",
+            "+86abc",
+            "8613800138000x",
+            "+1234567890123456",
+            "+86",
+        ] {
+            assert!(Phone::parse_input(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_mainland_number_is_masked_as_in_the_contract() {

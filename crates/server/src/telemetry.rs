@@ -166,6 +166,10 @@ pub fn describe_and_zero() {
             .increment(0);
         metrics::counter!(c::RATE_LIMITER_ERRORS_TOTAL, "kind" => kind.as_str()).increment(0);
     }
+    for result in c::LOOKUP_RESULTS {
+        metrics::counter!(c::LOOKUPS_TOTAL, "result" => result).increment(0);
+    }
+    metrics::counter!(c::ADMIN_UNAUTHENTICATED_TOTAL).increment(0);
     for step in c::OUTCOME_STORE_STEPS {
         metrics::counter!(c::OUTCOME_STORE_ERRORS_TOTAL, "step" => step).increment(0);
     }

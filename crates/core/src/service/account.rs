@@ -103,7 +103,7 @@ impl AuthService {
         {
             RegisterOutcome::Created(user) => {
                 counters::count(counters::REGISTRATIONS_TOTAL);
-                let tokens = self.sign_in(&user.id, &record.identity).await?;
+                let tokens = self.sign_in(&user, &record.identity).await?;
                 Ok(SignedInView {
                     user: self.user_view(&user)?,
                     tokens,
@@ -132,8 +132,20 @@ impl AuthService {
         {
             RotateOutcome::Rotated(family) => {
                 let claimed = self.claimed_identity(&family, None).await?;
+                let external_id = if self.app_claims(&family.appid).external_id {
+                    let user = self.ports.users.user(&family.user_id).await?;
+                    user.and_then(|u| u.external_id)
+                } else {
+                    None
+                };
                 Ok(RefreshView {
-                    tokens: self.tokens_for(&family, next, now, claimed.as_ref())?,
+                    tokens: self.tokens_for(
+                        &family,
+                        next,
+                        now,
+                        claimed.as_ref(),
+                        external_id.as_ref(),
+                    )?,
                 })
             }
             RotateOutcome::Reused { family_id } => {
@@ -154,7 +166,7 @@ impl AuthService {
     }
 
     /// Checks a bearer token: signature, issuer, audience, expiry, and that its family was not
-    /// revoked (logout, reuse).
+    /// revoked (logout, reuse). A revoked family of a disabled user answers `user_disabled`.
     pub async fn authenticate(&self, bearer: &str) -> Result<Claims, AuthError> {
         let claims = self.verify_bearer(bearer)?;
         let family = family_of(&claims)?;
@@ -169,9 +181,23 @@ impl AuthService {
             None => !self.ports.tokens.family_active(&family).await?,
         };
         if revoked {
-            return Err(AuthError::Unauthenticated);
+            return Err(self.refusal_of(&claims.sub).await);
         }
         Ok(claims)
+    }
+
+    /// Why a well-signed bearer token of user `sub` is refused: `user_disabled` wins while the
+    /// user is disabled, otherwise `unauthenticated`. Read only on the refusal path, so the
+    /// accepted path costs nothing more.
+    async fn refusal_of(&self, sub: &str) -> AuthError {
+        let Ok(id) = UserId::parse(sub) else {
+            return AuthError::Unauthenticated;
+        };
+        match self.ports.users.user(&id).await {
+            Ok(Some(user)) if user.disabled => AuthError::UserDisabled,
+            Ok(_) => AuthError::Unauthenticated,
+            Err(e) => e.into(),
+        }
     }
 
     /// Checks a bearer token's signature, issuer, audience and expiry, not its family.
@@ -216,12 +242,12 @@ impl AuthService {
         let claims = self.verify_bearer(bearer)?;
         let family = family_of(&claims)?;
         let id = UserId::parse(claims.sub).map_err(|_| AuthError::Unauthenticated)?;
-        let (user, identities) = self
-            .ports
-            .users
-            .signed_in_user(&family, &id)
-            .await?
-            .ok_or(AuthError::Unauthenticated)?;
+        let Some((user, identities)) = self.ports.users.signed_in_user(&family, &id).await? else {
+            return Err(self.refusal_of(id.as_str()).await);
+        };
+        if user.disabled {
+            return Err(AuthError::UserDisabled);
+        }
         let created_at = user
             .created_at
             .format(&time::format_description::well_known::Rfc3339)

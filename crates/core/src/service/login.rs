@@ -80,7 +80,11 @@ impl AuthService {
         };
         // A known user is signed in: the new session_key, the session and the user's new
         // refresh family in one transaction (one commit per login).
-        let signed_in = self.known_user(&identity).await?.map(|user| {
+        let known = self.known_user(&identity).await?;
+        if known.as_ref().is_some_and(|user| user.disabled) {
+            return Err(AuthError::UserDisabled);
+        }
+        let signed_in = known.map(|user| {
             let family = self.new_family(&user.id, app);
             (user, family)
         });
@@ -101,8 +105,13 @@ impl AuthService {
                 let claimed = self
                     .claimed_identity(&family, Some(&login.identity))
                     .await?;
-                let tokens =
-                    self.tokens_for(&family, refresh, family.created_at, claimed.as_ref())?;
+                let tokens = self.tokens_for(
+                    &family,
+                    refresh,
+                    family.created_at,
+                    claimed.as_ref(),
+                    user.external_id.as_ref(),
+                )?;
                 (Some(self.user_view(&user)?), Some(tokens))
             }
             None => (None, None),

@@ -4,6 +4,8 @@
 
 mod account;
 pub use account::Profile;
+pub mod admin;
+pub mod admin_views;
 mod login;
 mod phone;
 pub use phone::PhoneProof;
@@ -13,14 +15,16 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::admin::AdminStore;
 use crate::crypto::{Handle, MasterKey, PhoneIndex, Sealer};
 use crate::error::AuthError;
-use crate::ids::{AppId, FamilyId, UserId};
+use crate::ids::{AppId, ExternalId, FamilyId, UserId};
 use crate::outcome::OutcomeCache;
 use crate::phone::Phone;
 use crate::ports::{
     AttemptCounter, Clock, FamilyRecord, Identity, LimitKind, OutcomeStore, RateLimiter,
-    RateLimits, RefreshRecord, RevocationList, SessionStore, TokenStore, UserRecord, UserStore,
+    RateLimits, RefreshRecord, RevocationList, SessionStore, TokenStore, UserLookup, UserRecord,
+    UserStore,
 };
 use crate::tokens::{Claims, KeyRing};
 use crate::views::{LoginView, PhoneView, TokensView, UserView};
@@ -133,6 +137,11 @@ pub struct Ports {
     /// Failed legacy decryptions per session_key, shared by all instances (Redis); `None`:
     /// counted in this process.
     pub attempts: Option<Arc<dyn AttemptCounter>>,
+    /// Users created without a ticket (the lookup hook).
+    pub accounts: Arc<dyn AdminStore>,
+    /// The operator's existing user table (`[hooks] user_lookup_url`); `None`: a verified
+    /// phone with no user gets a registration ticket at once.
+    pub lookup: Option<Arc<dyn UserLookup>>,
 }
 
 /// The login flow.
@@ -312,14 +321,24 @@ impl AuthService {
 
     /// Starts a refresh family for `user`, signed in through `identity`, and issues its first
     /// pair of tokens.
-    async fn sign_in(&self, user: &UserId, identity: &Identity) -> Result<TokensView, AuthError> {
-        let (family, first, refresh) = self.new_family(user, &identity.appid);
+    async fn sign_in(
+        &self,
+        user: &UserRecord,
+        identity: &Identity,
+    ) -> Result<TokensView, AuthError> {
+        let (family, first, refresh) = self.new_family(&user.id, &identity.appid);
         self.ports
             .tokens
             .create_family(&family, &first, self.settings.announce_sign_ins)
             .await?;
         let claimed = self.claimed_identity(&family, Some(identity)).await?;
-        self.tokens_for(&family, refresh, family.created_at, claimed.as_ref())
+        self.tokens_for(
+            &family,
+            refresh,
+            family.created_at,
+            claimed.as_ref(),
+            user.external_id.as_ref(),
+        )
     }
 
     /// The identity whose openid/unionid the family's app wants in its tokens: `None` when the
@@ -372,6 +391,7 @@ impl AuthService {
         refresh: Handle,
         now: OffsetDateTime,
         identity: Option<&Identity>,
+        external_id: Option<&ExternalId>,
     ) -> Result<TokensView, AuthError> {
         let wants = self.app_claims(&family.appid);
         let keys = self.keys();
@@ -391,8 +411,9 @@ impl AuthService {
                 .filter(|_| wants.unionid)
                 .and_then(|i| i.unionid.as_ref())
                 .map(ToString::to_string),
-            // Users carry no external id yet (the admin API and import add it).
-            external_id: None,
+            external_id: external_id
+                .filter(|_| wants.external_id)
+                .map(ToString::to_string),
         };
         let access_token = keys
             .sign(&claims)

@@ -4,13 +4,19 @@
 use tracing::instrument;
 
 use super::{AuthService, PhoneResult, RegistrationPolicy, secs};
+use crate::admin::CreateOutcome;
 use crate::counters;
 use crate::crypto::{Handle, HandleHash, sha256};
 use crate::error::AuthError;
-use crate::ids::AppId;
+use crate::events::UserSource;
+use crate::ids::{AppId, UserId};
 use crate::phone::Phone;
-use crate::ports::{Identity, LimitKind, SessionRecord, TicketRecord};
+use crate::ports::{
+    Identity, LimitKind, LookupAnswer, LookupRequest, NewUser, SessionRecord, TicketRecord,
+    UserRecord,
+};
 use crate::secret::PhoneCode;
+use crate::service::Profile;
 use crate::service::login::MAX_CODE_LEN;
 use crate::views::PhoneView;
 use crate::wxcrypt::{DecryptError, Payload};
@@ -256,23 +262,17 @@ impl AuthService {
         }
     }
 
-    /// The phone is proven for this session: sign in its owner, or issue a ticket.
+    /// The phone is proven for this session: sign in its owner (found here, or by the
+    /// operator's lookup hook), or issue a ticket.
     async fn phone_verified(&self, session: &SessionRecord, phone: Phone) -> PhoneResult {
         self.limit(LimitKind::Phone, &self.phone_bucket(&phone))
             .await?;
         let phone_hash = self.phone_index.hash(&phone.phone_number);
         if let Some(user) = self.ports.users.user_by_phone(&phone_hash).await? {
-            // The contract: the openid is bound to the phone's owner from now on.
-            self.ports
-                .users
-                .bind_identity(&user.id, &session.identity, self.now())
-                .await?;
-            let tokens = self.sign_in(&user.id, &session.identity).await?;
-            return Ok(PhoneView::Registered {
-                registered: true,
-                user: self.user_view(&user)?,
-                tokens,
-            });
+            return self.phone_sign_in(session, user).await;
+        }
+        if let Some(user) = self.looked_up(session, &phone, phone_hash).await? {
+            return self.phone_sign_in(session, user).await;
         }
         if self.settings.registration == RegistrationPolicy::Closed {
             return Err(AuthError::RegistrationClosed);
@@ -296,6 +296,109 @@ impl AuthService {
             registration_ticket: ticket.into_secret(),
             ticket_expires_in: self.settings.ticket_ttl.as_secs(),
         })
+    }
+
+    /// The phone's owner signs in through this session; the contract: the openid is bound to
+    /// the phone's owner from now on. A disabled owner is refused and nothing is bound.
+    async fn phone_sign_in(&self, session: &SessionRecord, user: UserRecord) -> PhoneResult {
+        if user.disabled {
+            return Err(AuthError::UserDisabled);
+        }
+        self.ports
+            .users
+            .bind_identity(&user.id, &session.identity, self.now())
+            .await?;
+        let tokens = self.sign_in(&user, &session.identity).await?;
+        Ok(PhoneView::Registered {
+            registered: true,
+            user: self.user_view(&user)?,
+            tokens,
+        })
+    }
+
+    /// Asks the operator's lookup hook, when there is one, whether a phone with no user here
+    /// belongs to one of theirs; if so creates that user (bound to this identity, with the
+    /// external_id they named). `None`: no hook, or the hook does not know the phone. A hook
+    /// that fails or stalls is `unavailable`, with nothing stored: the client retries.
+    async fn looked_up(
+        &self,
+        session: &SessionRecord,
+        phone: &Phone,
+        phone_hash: [u8; 32],
+    ) -> Result<Option<UserRecord>, AuthError> {
+        let Some(lookup) = &self.ports.lookup else {
+            return Ok(None);
+        };
+        let request = LookupRequest {
+            phone: phone.phone_number.clone(),
+            appid: session.identity.appid.clone(),
+            openid: session.identity.openid.clone(),
+            unionid: session.identity.unionid.clone(),
+        };
+        let answer = lookup.lookup(&request).await.map_err(|e| {
+            tracing::warn!(error = %e, "user lookup hook failed");
+            counters::count_lookup("failed");
+            AuthError::Unavailable
+        })?;
+        let LookupAnswer::Found {
+            external_id,
+            nickname,
+            avatar_url,
+        } = answer
+        else {
+            counters::count_lookup("not_found");
+            return Ok(None);
+        };
+        counters::count_lookup("found");
+        // The hook's profile is a suggestion: a field out of the contract's bounds is dropped
+        // rather than failing the sign-in.
+        let nickname = nickname.filter(|n| {
+            Profile {
+                nickname: Some(n.clone()),
+                avatar_url: None,
+            }
+            .validate()
+            .is_ok()
+        });
+        let avatar_url = avatar_url.filter(|u| {
+            Profile {
+                nickname: None,
+                avatar_url: Some(u.clone()),
+            }
+            .validate()
+            .is_ok()
+        });
+        let now = self.now();
+        let id = UserId::generate();
+        let user = UserRecord {
+            phone_sealed: self
+                .sealer
+                .seal(&format!("phone:{id}"), phone.storage_text().as_bytes()),
+            id,
+            nickname,
+            avatar_url,
+            created_at: now,
+            external_id: Some(external_id),
+            disabled: false,
+            last_login_at: None,
+        };
+        let new_user = NewUser { user, phone_hash };
+        match self
+            .ports
+            .accounts
+            .create_user(new_user, &session.identity, UserSource::Lookup, now)
+            .await?
+        {
+            CreateOutcome::Created(user) => {
+                counters::count(counters::REGISTRATIONS_TOTAL);
+                Ok(Some(user))
+            }
+            // A concurrent request created the phone's user first: sign that one in.
+            CreateOutcome::PhoneTaken => Ok(self.ports.users.user_by_phone(&phone_hash).await?),
+            // The operator's table says this person is a user we already hold (under another
+            // phone): that user signs in, as the operator's system decided.
+            CreateOutcome::ExternalIdTaken(id) => Ok(self.ports.users.user(&id).await?),
+        }
     }
 }
 
