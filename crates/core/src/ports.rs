@@ -425,15 +425,18 @@ pub enum LimitKind {
     OpenId,
     /// The phone number (by its keyed hash, never in clear).
     Phone,
+    /// An admin key (by its id), on the admin API.
+    AdminKey,
 }
 
 impl LimitKind {
-    /// `ip`, `openid`, `phone`: in metrics and store keys.
+    /// `ip`, `openid`, `phone`, `admin_key`: in metrics and store keys.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ip => "ip",
             Self::OpenId => "openid",
             Self::Phone => "phone",
+            Self::AdminKey => "admin_key",
         }
     }
 }
@@ -465,6 +468,8 @@ impl RateLimits {
             LimitKind::Ip => self.ip,
             LimitKind::OpenId => self.openid,
             LimitKind::Phone => self.phone,
+            // Configured on the admin listener, not here.
+            LimitKind::AdminKey => None,
         }
     }
 }

@@ -161,7 +161,12 @@ pub fn describe_and_zero() {
     for reason in c::DECRYPT_FAILURE_REASONS {
         metrics::counter!(c::DECRYPT_FAILURES_TOTAL, "reason" => reason).increment(0);
     }
-    for kind in [LimitKind::Ip, LimitKind::OpenId, LimitKind::Phone] {
+    for kind in [
+        LimitKind::Ip,
+        LimitKind::OpenId,
+        LimitKind::Phone,
+        LimitKind::AdminKey,
+    ] {
         metrics::counter!(wxlogin_core::limits::RATE_LIMITED_METRIC, "kind" => kind.as_str())
             .increment(0);
         metrics::counter!(c::RATE_LIMITER_ERRORS_TOTAL, "kind" => kind.as_str()).increment(0);

@@ -469,7 +469,18 @@ impl AdminService {
                 "at most {MAX_IMPORT_ROWS} users per request"
             )));
         }
-        self.auth.import(rows).await
+        self.importer().import(rows).await
+    }
+
+    /// The importer, with this deployment's keys and apps.
+    fn importer(&self) -> Importer {
+        Importer {
+            sealer: self.auth.sealer.clone(),
+            phone_index: self.auth.phone_index.clone(),
+            apps: self.auth.settings.apps.clone(),
+            store: self.auth.ports.accounts.clone(),
+            clock: self.auth.ports.clock.clone(),
+        }
     }
 
     /// Events, oldest first.
@@ -687,10 +698,35 @@ impl AuthService {
         self.list_revoked(&revoked).await;
         Ok(())
     }
+}
 
+/// Checks, seals and imports users: what `POST /admin/v1/users/import` and
+/// `wxlogin import-users` share.
+pub struct Importer {
+    /// Seals phones at rest.
+    pub sealer: crate::crypto::Sealer,
+    /// Hashes phones for lookups.
+    pub phone_index: crate::crypto::PhoneIndex,
+    /// The configured apps: identities must name one.
+    pub apps: Vec<AppId>,
+    /// Where users go.
+    pub store: Arc<dyn AdminStore>,
+    /// Time.
+    pub clock: Arc<dyn crate::ports::Clock>,
+}
+
+impl std::fmt::Debug for Importer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Importer")
+            .field("apps", &self.apps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Importer {
     /// Validates, seals and imports a batch (the admin API's and `wxlogin import-users`').
     pub async fn import(&self, rows: Vec<ImportRow>) -> Result<ImportView, AuthError> {
-        let now = self.now();
+        let now = self.clock.now();
         let mut rejected = Vec::new();
         let mut batch = Vec::with_capacity(rows.len());
         let mut indexes = Vec::with_capacity(rows.len());
@@ -705,7 +741,7 @@ impl AuthService {
         }
         let (mut created, mut existing) = (0, 0);
         if !batch.is_empty() {
-            let outcomes = self.ports.accounts.import_users(batch, now).await?;
+            let outcomes = self.store.import_users(batch, now).await?;
             for (index, outcome) in indexes.into_iter().zip(outcomes) {
                 match outcome {
                     ImportOutcome::Created(_) => created += 1,
@@ -744,8 +780,11 @@ impl AuthService {
         let mut identities = Vec::with_capacity(row.identities.len());
         for i in row.identities {
             let appid = self
-                .resolve_app(Some(&i.appid))
-                .map_err(|_| "identity names an app that is not configured".to_owned())?;
+                .apps
+                .iter()
+                .find(|a| a.as_str() == i.appid)
+                .cloned()
+                .ok_or_else(|| "identity names an app that is not configured".to_owned())?;
             identities.push(Identity {
                 appid,
                 openid: OpenId::parse(i.openid).map_err(|_| "openid is malformed".to_owned())?,
