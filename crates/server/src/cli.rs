@@ -1,5 +1,7 @@
 //! The `wxlogin` command line: `serve`, `sim`, `migrate`, `copy-data`, `keys rotate`,
-//! `keys list`, `gen-master-key`.
+//! `keys list`, `admin-keys`, `import-users`, `gen-master-key`.
+
+mod accounts;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -57,6 +59,14 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage admin API keys.
+    AdminKeys {
+        /// What to do.
+        #[command(subcommand)]
+        action: accounts::AdminKeysAction,
+    },
+    /// Import users from JSON Lines or CSV (idempotent: run it again to resume).
+    ImportUsers(accounts::ImportArgs),
     /// Print a new random master key (standard base64 of 32 bytes) for `secrets.master_key_file`.
     GenMasterKey,
 }
@@ -184,6 +194,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", list_keys(store.as_ref(), &settings).await?);
             Ok(())
         }
+        Command::AdminKeys { action } => accounts::admin_keys(action).await,
+        Command::ImportUsers(args) => accounts::import_users(args).await,
         Command::GenMasterKey => {
             println!(
                 "{}",
@@ -326,11 +338,12 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| format!("cannot start the simulator on port {}: {e}", opts.sim_port))?;
     let app = Application::build(&settings, Overrides::default()).await?;
+    let admin_key = dev::admin_key(app.store().as_ref(), &opts.data_dir).await?;
     let api = format!("http://{}", display_addr(app.local_addr()));
     let admin = format!("http://{}", display_addr(app.admin_addr()));
     println!(
         "{}",
-        dev::banner(&api, &admin, &sim.base_url(), &opts.data_dir)
+        dev::banner(&api, &admin, &admin_key, &sim.base_url(), &opts.data_dir)
     );
     app.run(stopped()).await?;
     Ok(())

@@ -4,6 +4,10 @@
 //! Key names are part of the contract (`docs/configuration.md`). Unknown keys are refused,
 //! naming the key, so a typo never falls back to a default silently.
 
+mod integrations;
+
+pub use integrations::{EventsSection, HooksSection, Integrations, WebhookSection};
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -81,6 +85,15 @@ pub struct RawConfig {
     /// `[secrets]`.
     #[serde(default)]
     pub secrets: SecretsSection,
+    /// `[[webhooks]]`: endpoints that receive events.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSection>,
+    /// `[hooks]`: the lookup hook.
+    #[serde(default)]
+    pub hooks: HooksSection,
+    /// `[events]`.
+    #[serde(default)]
+    pub events: EventsSection,
 }
 
 /// `[http]`.
@@ -126,6 +139,10 @@ pub struct AdminSection {
     pub host: String,
     /// Bind port.
     pub port: u16,
+    /// Admin API requests per second per admin key (0: unlimited).
+    pub requests_per_second: u32,
+    /// Burst per admin key.
+    pub burst: u32,
 }
 
 impl Default for AdminSection {
@@ -133,6 +150,8 @@ impl Default for AdminSection {
         Self {
             host: "127.0.0.1".into(),
             port: 9013,
+            requests_per_second: 20,
+            burst: 100,
         }
     }
 }
@@ -503,10 +522,14 @@ pub fn check_production(settings: &Settings) -> Result<(), ConfigError> {
                 ),
                 ("database.url_file", raw.database.url_file.as_ref()),
                 ("redis.url_file", raw.redis.url_file.as_ref()),
+                ("hooks.secret_file", raw.hooks.secret_file.as_ref()),
             ]
             .into_iter()
             .filter_map(|(k, p)| Some((k.to_owned(), p?))),
-        );
+        )
+        .chain(raw.webhooks.iter().enumerate().filter_map(|(i, w)| {
+            Some((format!("webhooks[{i}].secret_file"), w.secret_file.as_ref()?))
+        }));
     for (key, path) in files {
         warn_if_shared(&key, path);
     }
@@ -544,6 +567,8 @@ pub struct Settings {
     pub serve: crate::serve::ServeOptions,
     /// The admin listener's address.
     pub admin_addr: std::net::SocketAddr,
+    /// Admin API requests per admin key (`None`: unlimited).
+    pub admin_rate: Option<Rate>,
     /// Database URL (may hold a password: never print it).
     pub database_url: DatabaseUrl,
     /// Pool size.
@@ -568,6 +593,8 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Webhooks, the lookup hook, event retention.
+    pub integrations: Integrations,
     /// The rest, as written.
     pub raw: RawConfig,
 }
@@ -806,7 +833,9 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let integrations = integrations::convert(&raw.webhooks, &raw.hooks, &raw.events)?;
         Ok(Self {
+            integrations,
             redis_url: redis_url.map(DatabaseUrl::new),
             rate_limits,
             trusted_proxies,
@@ -822,6 +851,10 @@ impl Settings {
                 shutdown_grace: std::time::Duration::from_secs(raw.http.shutdown_grace_secs),
             },
             admin_addr: std::net::SocketAddr::new(admin_host, raw.admin.port),
+            admin_rate: (raw.admin.requests_per_second > 0).then(|| Rate {
+                per_second: raw.admin.requests_per_second,
+                burst: raw.admin.burst.max(1),
+            }),
             database_url: DatabaseUrl::new(db),
             database_max_connections: raw.database.max_connections.max(1),
             wechat_base_url,

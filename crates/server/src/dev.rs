@@ -4,7 +4,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use wxlogin_core::crypto::MasterKey;
+use wxlogin_core::admin::{AdminKeyStore, Scope};
+use wxlogin_core::crypto::{HandleHash, MasterKey};
+use wxlogin_core::service::admin::new_admin_key;
 use wxlogin_wechat_sim::{Sim, SimApp, SimConfig, SimHandle};
 
 use crate::config::{AppSection, RateLimitsSection, RawConfig};
@@ -139,6 +141,38 @@ pub fn master_key(data_dir: &Path) -> std::io::Result<MasterKey> {
     Ok(key)
 }
 
+/// The dev admin key (every scope, named `dev`): the one in `<data_dir>/admin.key` while it
+/// is still live, otherwise a new one written there (mode 0600), so the banner's key keeps
+/// working across restarts and `admin-keys revoke dev` is undone by the next start.
+pub async fn admin_key(
+    store: &dyn AdminKeyStore,
+    data_dir: &Path,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    private_dir(data_dir)?;
+    let path = data_dir.join("admin.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let key = text.trim().to_owned();
+        if store
+            .live_admin_key(&HandleHash::of(&key).0)
+            .await?
+            .is_some()
+        {
+            return Ok(key);
+        }
+    }
+    let now = time::OffsetDateTime::now_utc();
+    store.revoke_admin_key("dev", now).await?;
+    let (key, record) = new_admin_key("dev", Scope::ALL.to_vec(), now)?;
+    store.insert_admin_key(&record).await?;
+    let _ = std::fs::remove_file(&path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, format!("{key}\n").as_bytes())?;
+    Ok(key)
+}
+
 /// Starts the simulator with the dev app, on loopback only.
 pub async fn start_simulator(
     port: u16,
@@ -150,13 +184,14 @@ pub async fn start_simulator(
 }
 
 /// What `serve --dev` prints at start: where everything is and how to walk the flow.
-pub fn banner(api: &str, admin: &str, sim: &str, data_dir: &Path) -> String {
+pub fn banner(api: &str, admin: &str, admin_key: &str, sim: &str, data_dir: &Path) -> String {
     format!(
         r#"
 wxlogin dev mode: SQLite + the built-in WeChat simulator. Not for production.
 
   API           {api}
-  admin         {admin}   (/metrics; never expose it publicly)
+  admin         {admin}   (/metrics, /admin/v1/; never expose it publicly)
+  admin key     {admin_key}   (every scope; kept in the data directory)
   simulator     {sim}   (WeChat's paths + control API under /_sim/v1/, loopback only)
   dev app       appid {DEV_APPID}, secret {DEV_SECRET}, registration open
   data          {data} (users, sessions and signing keys survive a restart)
@@ -173,6 +208,8 @@ Walk the flow with curl (jq optional):
   # 4. register, then call the API with the access token
   TOKEN=$(curl -s {api}/v1/register -d "{{\"registration_ticket\":\"$TICKET\",\"nickname\":\"Alice\"}}" | jq -r .tokens.access_token)
   curl -s {api}/v1/me -H "Authorization: Bearer $TOKEN"
+  # 5. what an operator sees: the user, through the admin API
+  curl -s {admin}/admin/v1/users -H "Authorization: Bearer {admin_key}"
 "#,
         data = data_dir.display()
     )

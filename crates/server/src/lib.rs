@@ -24,6 +24,7 @@ pub mod error;
 pub mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod integrations;
 pub mod openapi;
 pub mod redact;
 pub mod request_id;

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use wxlogin_core::limits::MemoryRateLimiter;
 use wxlogin_core::ports::{Clock, RateLimiter, SystemClock};
 use wxlogin_core::service::AuthSettings;
+use wxlogin_core::service::admin::{AdminPorts, AdminService};
 use wxlogin_core::tokens::{KeyPolicy, KeyRing};
 use wxlogin_core::{AuthService, Ports};
 use wxlogin_store_redis::attempts::RedisAttempts;
@@ -22,6 +23,8 @@ use wxlogin_store_sql::{ConnectOptions, SqlStore};
 use wxlogin_wechat::{ClientConfig, WeChatAdapter, WeChatClient};
 
 use crate::config::Settings;
+use crate::integrations;
+use crate::routes::admin::AdminState;
 use crate::routes::{self, AddressLimit, AppState, SharedHealth};
 use crate::serve::{self, ServeOptions};
 use crate::telemetry;
@@ -41,6 +44,9 @@ pub enum StartupError {
     /// The WeChat client could not be built.
     #[error("wechat client: {0}")]
     WeChat(String),
+    /// The webhook deliverer or the lookup hook's client could not be built.
+    #[error("hooks: {0}")]
+    Hooks(String),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -72,6 +78,8 @@ pub struct Application {
     key_policy: KeyPolicy,
     key_reload: std::time::Duration,
     clock: Arc<dyn Clock>,
+    deliverer: Option<wxlogin_hooks::Deliverer>,
+    event_retention: std::time::Duration,
 }
 
 /// Opens the database named in the settings and runs the migrations.
@@ -130,6 +138,8 @@ impl Application {
                     limiter: None,
                     revocations: None,
                     attempts: None,
+                    accounts: store.clone(),
+                    lookup: None,
                 };
                 let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
                 (ports, limiter, None)
@@ -166,6 +176,8 @@ impl Application {
                     limiter: None,
                     revocations: Some(Arc::new(RedisRevocations::new(redis.clone()))),
                     attempts: Some(Arc::new(RedisAttempts::new(redis.clone()))),
+                    accounts: store.clone(),
+                    lookup: None,
                 };
                 let shared = SharedHealth {
                     redis: Arc::new(redis),
@@ -176,6 +188,7 @@ impl Application {
         };
         let ports = Ports {
             limiter: Some(limiter.clone()),
+            lookup: integrations::user_lookup(settings)?,
             ..ports
         };
 
@@ -185,6 +198,22 @@ impl Application {
             &settings.master_key,
             keys,
         ));
+        let admin = Arc::new(AdminService::new(
+            auth.clone(),
+            AdminPorts {
+                users: store.clone(),
+                keys: store.clone(),
+                events: store.clone(),
+                signing: store.clone(),
+            },
+            settings.algorithm,
+            key_policy.clone(),
+        ));
+        let admin_state = AdminState {
+            admin,
+            limiter: limiter.clone(),
+            per_key: settings.admin_rate,
+        };
         telemetry::describe_and_zero();
         let state = AppState {
             auth: auth.clone(),
@@ -201,6 +230,8 @@ impl Application {
             jwks_max_age: jwks_max_age(settings),
         };
 
+        let deliverer =
+            integrations::deliverer(settings, store.clone(), store.clone(), clock.clone())?;
         let (listener, addr) = bind(SocketAddr::new(settings.host, settings.port)).await?;
         let (admin_listener, admin_addr) = bind(settings.admin_addr).await?;
         if !admin_addr.ip().is_loopback() {
@@ -212,13 +243,15 @@ impl Application {
             router: routes::router(state.clone()),
             admin_listener,
             admin_addr,
-            admin_router: routes::admin_router(state),
+            admin_router: routes::admin_router(state, admin_state),
             serve: settings.serve,
             store,
             auth,
             key_policy,
             key_reload: key_reload_interval(settings),
             clock,
+            deliverer,
+            event_retention: settings.integrations.event_retention,
         })
     }
 
@@ -230,6 +263,11 @@ impl Application {
     /// Where the admin listener (`/metrics`) listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// The database, for commands that run beside the server (the dev admin key).
+    pub fn store(&self) -> Arc<SqlStore> {
+        self.store.clone()
     }
 
     /// The use cases, for tests that want to reach behind the HTTP layer.
@@ -244,7 +282,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let store = self.store.clone();
-        let purge = tokio::spawn(purge_loop(self.store.clone()));
+        let purge = tokio::spawn(purge_loop(self.store.clone(), self.event_retention));
         let reload = tokio::spawn(reload_keys_loop(
             self.store.clone(),
             self.auth.clone(),
@@ -260,6 +298,10 @@ impl Application {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        // Webhooks go out from their own task: a slow or dead receiver never holds a login.
+        let delivery = self
+            .deliverer
+            .map(|d| tokio::spawn(d.run(stopped(stop_rx.clone()))));
         let admin_options = ServeOptions {
             max_connections: ADMIN_MAX_CONNECTIONS,
             ..self.serve
@@ -281,6 +323,10 @@ impl Application {
             ),
         );
         let served = served.and(admin);
+        if let Some(delivery) = delivery {
+            // It stops at the same signal; an attempt in flight finishes or times out.
+            let _ = delivery.await;
+        }
         purge.abort();
         reload.abort();
         store.close().await;
@@ -301,14 +347,22 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupErro
     Ok((listener, bound))
 }
 
-/// Deletes expired sessions, tickets and refresh tokens once an hour.
-async fn purge_loop(store: Arc<SqlStore>) {
+/// Deletes expired sessions, tickets and refresh tokens, and events past their retention
+/// (`events.retention_days`), once an hour.
+async fn purge_loop(store: Arc<SqlStore>, event_retention: std::time::Duration) {
+    use wxlogin_core::events::EventStore as _;
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
-        match store.purge_expired(time::OffsetDateTime::now_utc()).await {
+        let now = time::OffsetDateTime::now_utc();
+        match store.purge_expired(now).await {
             Ok(purged) => tracing::info!(?purged, "purged expired rows"),
             Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+        let before = now - time::Duration::seconds(event_retention.as_secs() as i64);
+        match store.purge_events(before).await {
+            Ok(events) => tracing::info!(events, "purged old events"),
+            Err(e) => tracing::warn!(error = %e, "event purge failed"),
         }
     }
 }
@@ -411,5 +465,6 @@ fn auth_settings(settings: &Settings) -> AuthSettings {
     s.limits = settings.rate_limits;
     s.verify_legacy_payloads = raw.wechat.verify_legacy_payloads;
     s.claims = settings.claims.clone();
+    s.announce_sign_ins = integrations::announces_sign_ins(settings);
     s
 }

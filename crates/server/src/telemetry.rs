@@ -103,6 +103,23 @@ pub fn describe_and_zero() {
     );
     describe_counter!(c::LOGINS_TOTAL, "Login code exchanges by result");
     describe_counter!(
+        c::LOOKUPS_TOTAL,
+        "Calls to the user lookup hook by result (found, not_found, failed)"
+    );
+    describe_counter!(
+        c::ADMIN_UNAUTHENTICATED_TOTAL,
+        "Admin API requests refused for a missing, unknown or revoked admin key"
+    );
+    describe_counter!(
+        wxlogin_hooks::DELIVERIES_TOTAL,
+        "Webhook delivery attempts by result (delivered, retry, dead)"
+    );
+    describe_histogram!(
+        wxlogin_hooks::DELIVERY_SECONDS,
+        Unit::Seconds,
+        "Duration of webhook delivery attempts"
+    );
+    describe_counter!(
         c::REGISTRATIONS_TOTAL,
         "Users created from a registration ticket"
     );
@@ -175,6 +192,10 @@ pub fn describe_and_zero() {
         metrics::counter!(c::LOOKUPS_TOTAL, "result" => result).increment(0);
     }
     metrics::counter!(c::ADMIN_UNAUTHENTICATED_TOTAL).increment(0);
+    for result in wxlogin_hooks::DELIVERY_RESULTS {
+        metrics::counter!(wxlogin_hooks::DELIVERIES_TOTAL, "result" => result).increment(0);
+    }
+    let _ = metrics::histogram!(wxlogin_hooks::DELIVERY_SECONDS);
     for step in c::OUTCOME_STORE_STEPS {
         metrics::counter!(c::OUTCOME_STORE_ERRORS_TOTAL, "step" => step).increment(0);
     }

@@ -1,5 +1,6 @@
 //! The HTTP routes and the middleware around them.
 
+pub mod admin;
 pub(crate) mod auth;
 pub mod limits;
 mod ops;
@@ -106,16 +107,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The admin listener's routes: `/metrics` for scrapers (no key). Never merged into the
-/// public router: what it shows (error rates, decrypt failures) helps an attacker.
-pub fn admin_router(state: AppState) -> Router {
+/// The admin listener's routes: `/metrics` for scrapers (no key) and the admin API (an
+/// admin key). Never merged into the public router: what it shows (users, error rates,
+/// decrypt failures) helps an attacker.
+pub fn admin_router(state: AppState, admin: admin::AdminState) -> Router {
     Router::new()
         .route("/metrics", get(ops::metrics))
+        .with_state(state.clone())
+        .merge(admin::routes(admin))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(admin::ADMIN_MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state, deadline))
         .layer(middleware::from_fn(request_id::layer))
-        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("an admin handler panicked");
+            ApiError::Auth(wxlogin_core::AuthError::Internal("panic".into())).into_response()
+        }))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
 }
 
 /// A backstop on the whole request. WeChat calls and store queries have shorter limits of
