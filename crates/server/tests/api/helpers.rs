@@ -86,6 +86,8 @@ pub struct TestApp {
     pub settings: Settings,
     /// The use cases behind the HTTP layer (to stand for a key-reload tick).
     pub auth: Arc<wxlogin_core::AuthService>,
+    /// The database, as `wxlogin admin-keys` reaches it.
+    pub store: Arc<wxlogin_store_sql::SqlStore>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _sim_handle: SimHandle,
@@ -245,6 +247,7 @@ impl TestApp {
         .await
         .unwrap();
         let auth = app.auth();
+        let store = app.store();
         let addr = format!("http://{}", app.local_addr());
         let admin_addr = format!("http://{}", app.admin_addr());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -266,6 +269,7 @@ impl TestApp {
             master_key,
             settings,
             auth,
+            store,
             stop: Some(stop),
             server: Some(server),
             _sim_handle: sim_handle,
@@ -518,6 +522,51 @@ impl TestApp {
         if let Some(token) = body["access_token"].as_str() {
             self.remember_secret(token);
         }
+    }
+
+    /// A new admin key with these scopes, as `wxlogin admin-keys create` makes one.
+    pub async fn admin_key(&self, name: &str, scopes: &[wxlogin_core::admin::Scope]) -> String {
+        use wxlogin_core::admin::AdminKeyStore as _;
+        let (key, record) = wxlogin_core::service::admin::new_admin_key(
+            name,
+            scopes.to_vec(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert!(self.store.insert_admin_key(&record).await.unwrap());
+        self.remember_secret(&key);
+        key
+    }
+
+    /// An admin key with every scope.
+    pub async fn root_key(&self) -> String {
+        self.admin_key("root", &wxlogin_core::admin::Scope::ALL)
+            .await
+    }
+
+    /// A request to the admin listener.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Res {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.admin_addr));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        self.send(req).await
+    }
+
+    /// `GET` on the admin listener.
+    pub async fn admin_get(&self, path: &str, key: &str) -> Res {
+        self.admin(reqwest::Method::GET, path, None, Some(key)).await
     }
 
     /// Every response body so far, for tests that scan for other things.

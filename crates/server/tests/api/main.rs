@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod admin;
 mod cluster;
 mod dashboards;
 mod errors;

@@ -255,7 +255,7 @@ async fn forged_and_malformed_bearer_tokens_are_refused() {
 }
 
 /// The claims of a JWT, read without verifying (the other tests verify).
-fn claims_of(token: &str) -> Value {
+pub(crate) fn claims_of(token: &str) -> Value {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
