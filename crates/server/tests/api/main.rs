@@ -12,6 +12,7 @@ mod cluster;
 mod dashboards;
 mod errors;
 mod flow;
+mod hooks;
 mod hostile;
 mod idempotency;
 mod limits;
