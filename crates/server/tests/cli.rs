@@ -327,3 +327,128 @@ fn sigterm_ends_the_process_despite_a_client_holding_half_a_request() {
         .unwrap();
     let _ = stalled.read_to_end(&mut rest);
 }
+
+#[test]
+fn admin_keys_are_printed_once_listed_without_the_key_and_revoked_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = wxlogin(&[
+        "admin-keys", "create", "support", "--scope", "users:read,users:pii", "--dev",
+        "--data-dir", data,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(key.starts_with("wxa_") && key.len() == 47, "{key}");
+
+    let out = wxlogin(&[
+        "admin-keys", "create", "support", "--scope", "all", "--dev", "--data-dir", data,
+    ]);
+    refused_naming(&out, "support");
+    let out = wxlogin(&[
+        "admin-keys", "create", "x", "--scope", "users:everything", "--dev", "--data-dir", data,
+    ]);
+    refused_naming(&out, "users:everything");
+
+    let list = text(&wxlogin(&["admin-keys", "list", "--dev", "--data-dir", data]));
+    assert!(list.contains("support") && list.contains("users:read users:pii"), "{list}");
+    assert!(!list.contains(&key[4..12]), "a key in the list: {list}");
+
+    assert!(
+        wxlogin(&["admin-keys", "revoke", "support", "--dev", "--data-dir", data])
+            .status
+            .success()
+    );
+    refused_naming(
+        &wxlogin(&["admin-keys", "revoke", "support", "--dev", "--data-dir", data]),
+        "support",
+    );
+    let list = text(&wxlogin(&["admin-keys", "list", "--dev", "--data-dir", data]));
+    let line = list.lines().find(|l| l.starts_with("support")).unwrap();
+    assert!(!line.contains(" - "), "revoked_at is set: {list}");
+}
+
+#[test]
+fn import_users_reads_csv_and_json_lines_and_resumes_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let csv = dir.path().join("users.csv");
+    let mut rows = String::from("phone,nickname,avatar_url,external_id,appid,openid,unionid\n");
+    for i in 0..40 {
+        rows.push_str(&format!(
+            "+86138{i:08},User {i},,crm-{i},wx0000000000000001,o-import-{i},\n"
+        ));
+    }
+    rows.push_str("not-a-phone,Bad,,,,,\n");
+    rows.push_str("+8613700000000,Half,,,wx0000000000000001,,\n");
+    std::fs::write(&csv, &rows).unwrap();
+    // An interrupted run: only the first 15 users made it.
+    let half = dir.path().join("half.csv");
+    let first: Vec<&str> = rows.lines().take(16).collect();
+    std::fs::write(&half, first.join("\n") + "\n").unwrap();
+    let run = |file: &Path| {
+        let out = wxlogin(&[
+            "import-users", file.to_str().unwrap(), "--quiet", "--batch", "7", "--dev",
+            "--data-dir", data,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    assert!(run(&half).contains("15 created, 0 existing, 0 rejected"));
+    let all = run(&csv);
+    assert!(all.contains("25 created, 15 existing, 2 rejected"), "{all}");
+    assert!(all.contains("line 42: phone is not E.164"), "{all}");
+    assert!(all.contains("line 43: appid and openid go together"), "{all}");
+    assert!(run(&csv).contains("0 created, 40 existing, 2 rejected"));
+
+    let jsonl = dir.path().join("users.jsonl");
+    std::fs::write(
+        &jsonl,
+        concat!(
+            r#"{"phone": "+8613900000001", "external_id": "crm-j1"}"#,
+            "\n\n",
+            r#"{"phone": "+8613800000003"}"#,
+            "\n",
+            r#"{"phone": 12}"#,
+            "\n",
+            r#"{"phone": "+8613900000002", "identities": [{"appid": "wx0000000000000001", "openid": "o-import-1"}]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = run(&jsonl);
+    // Row 2's phone exists; row 3 is not a user; row 4's openid belongs to user 1.
+    assert!(out.contains("1 created, 1 existing, 2 rejected"), "{out}");
+    assert!(out.contains("line 4: not a user object"), "{out}");
+    assert!(out.contains("line 5: an identity is bound to another user"), "{out}");
+}
+
+#[test]
+fn serve_dev_prints_a_working_admin_key_that_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key_of = |banner: &[String]| {
+        banner
+            .concat()
+            .lines()
+            .find(|l| l.trim_start().starts_with("admin key"))
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("wxa_")))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no admin key in {banner:?}"))
+    };
+    let (mut child, banner, _) = serve_dev(&data, &[]);
+    let key = key_of(&banner);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(wait_exit(&mut child, Duration::from_secs(8)));
+    let (mut child, banner, _) = serve_dev(&data, &[]);
+    assert_eq!(key_of(&banner), key, "the dev key is kept in the data directory");
+    let _ = child.kill();
+    let _ = child.wait();
+    let list = text(&wxlogin(&[
+        "admin-keys", "list", "--dev", "--data-dir", data.to_str().unwrap(),
+    ]));
+    assert_eq!(list.lines().filter(|l| l.starts_with("dev ")).count(), 1, "{list}");
+}
