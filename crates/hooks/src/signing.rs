@@ -207,6 +207,20 @@ impl WebhookSecret {
     }
 }
 
+/// Adds the three Standard Webhooks headers to a request carrying `body`.
+pub(crate) fn signed(
+    request: reqwest::RequestBuilder,
+    secret: &WebhookSecret,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> reqwest::RequestBuilder {
+    request
+        .header(HEADER_ID, id)
+        .header(HEADER_TIMESTAMP, timestamp.to_string())
+        .header(HEADER_SIGNATURE, secret.sign(id, timestamp, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
