@@ -210,7 +210,8 @@ impl Deliverer {
 
     /// One round: fan out new events, claim due deliveries, attempt them (at most
     /// `concurrency` at once) and record the outcomes. Returns the number of deliveries
-    /// attempted. Store failures are logged and end the round early.
+    /// attempted. A failed fan-out is logged and the round goes on with what is already due;
+    /// a failed claim is logged and ends it.
     pub async fn run_once(&self) -> usize {
         let now = self.clock.now();
         if let Err(error) = self
@@ -315,7 +316,7 @@ impl Deliverer {
         };
         match event_body(event, phone.as_ref().map(|p| p.as_str())) {
             Some(body) => Prepared::Body(body),
-            None => Prepared::Failed(Failure::Malformed),
+            None => Prepared::Failed(Failure::Unencodable),
         }
     }
 

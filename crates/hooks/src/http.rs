@@ -24,6 +24,8 @@ pub(crate) enum Failure {
     UnknownEndpoint,
     /// The user's stored phone does not open (a different master key, or corruption).
     PhoneUnreadable,
+    /// The event could not be written as JSON (a time outside RFC 3339's years).
+    Unencodable,
 }
 
 impl std::fmt::Display for Failure {
@@ -37,6 +39,7 @@ impl std::fmt::Display for Failure {
             Self::Malformed => f.write_str("malformed answer"),
             Self::UnknownEndpoint => f.write_str("endpoint not configured"),
             Self::PhoneUnreadable => f.write_str("phone unreadable"),
+            Self::Unencodable => f.write_str("event not encodable"),
         }
     }
 }
