@@ -97,6 +97,27 @@ impl ApiError {
         }
     }
 
+    /// The message in the request's language ([`crate::i18n`]). Chinese messages are fixed
+    /// per code; where the English one carries a detail (which field, which line), the detail
+    /// follows in parentheses.
+    fn localized_message(&self, lang: crate::i18n::Lang) -> String {
+        let english = self.message();
+        if lang == crate::i18n::Lang::En {
+            return english;
+        }
+        let Some(zh) = crate::i18n::zh(self.code()) else {
+            return english;
+        };
+        match self {
+            Self::Auth(AuthError::InvalidRequest(detail) | AuthError::ImportInvalid(detail))
+                if !detail.is_empty() =>
+            {
+                format!("{zh}（{detail}）")
+            }
+            _ => zh.to_owned(),
+        }
+    }
+
     fn message(&self) -> String {
         match self {
             Self::Auth(AuthError::Internal(_)) => "internal error".into(),
@@ -127,15 +148,20 @@ impl IntoResponse for ApiError {
         } else if status.is_server_error() {
             tracing::warn!(code = self.code(), wechat_errcode = ?self.wechat_errcode(), "request failed upstream");
         }
+        let lang = crate::i18n::current();
         let body = ErrorBody {
             error: ErrorObject {
                 code: self.code(),
-                message: self.message(),
+                message: self.localized_message(lang),
                 request_id: request_id::current(),
                 wechat_errcode: self.wechat_errcode(),
             },
         };
         let mut res = (status, Json(body)).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(lang.tag()),
+        );
         if let Some(after) = self.retry_after() {
             res.headers_mut().insert(
                 header::RETRY_AFTER,

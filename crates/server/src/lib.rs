@@ -24,6 +24,7 @@ pub mod error;
 pub mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod i18n;
 pub mod integrations;
 pub mod openapi;
 pub mod redact;

@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(crate::i18n::layer))
         .layer(middleware::from_fn(request_id::layer))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
@@ -119,6 +120,7 @@ pub fn admin_router(state: AppState, admin: admin::AdminState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(admin::ADMIN_MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state, deadline))
+        .layer(middleware::from_fn(crate::i18n::layer))
         .layer(middleware::from_fn(request_id::layer))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("an admin handler panicked");

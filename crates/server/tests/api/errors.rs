@@ -473,3 +473,40 @@ async fn a_json_array_is_not_a_request_body() {
     // The code was never sent to WeChat: it still works.
     app.login(&code).await.ok();
 }
+
+#[tokio::test]
+async fn messages_follow_accept_language_and_codes_never_change() {
+    let app = TestApp::spawn().await;
+    let send = |lang: Option<&'static str>| {
+        let mut req = app
+            .http
+            .post(format!("{}/v1/login", app.addr))
+            .json(&serde_json::json!({"code": "", "appid": crate::helpers::APP}));
+        if let Some(lang) = lang {
+            req = req.header("Accept-Language", lang);
+        }
+        app.send(req)
+    };
+    let english = send(None).await;
+    english.assert_error(400, "login_code_invalid");
+    assert_eq!(english.headers["content-language"], "en");
+    let chinese = send(Some("zh-CN,zh;q=0.9,en;q=0.8")).await;
+    chinese.assert_error(400, "login_code_invalid");
+    assert_eq!(chinese.headers["content-language"], "zh-CN");
+    let message = chinese.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("wx.login") && message.contains("登录"), "{message}");
+    let traditional = send(Some("zh-TW")).await;
+    assert_eq!(traditional.headers["content-language"], "en");
+    // A detail (the field) survives translation.
+    let res = app
+        .send(
+            app.http
+                .post(format!("{}/v1/login", app.addr))
+                .header("Accept-Language", "zh")
+                .body("{}"),
+        )
+        .await;
+    res.assert_error(400, "invalid_request");
+    let message = res.body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("请求无效") && message.contains("`code`"), "{message}");
+}
