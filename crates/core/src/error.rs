@@ -91,6 +91,13 @@ pub enum AuthError {
         /// WeChat's errcode, when it sent one.
         wechat_errcode: Option<i64>,
     },
+    /// `phone_match = "refuse_if_bound"`: the phone's user already has another WeChat account
+    /// of this app.
+    #[error("this phone number's account is bound to another WeChat account of this app")]
+    PhoneBoundElsewhere,
+    /// A phone change to a number that another user holds.
+    #[error("this phone number belongs to another account")]
+    PhoneTaken,
     /// The user is disabled: wins over every other refusal of that user.
     #[error("this account is disabled")]
     UserDisabled,
@@ -141,6 +148,8 @@ impl AuthError {
             Self::RateLimited { .. } => "rate_limited",
             Self::WeChatError { .. } => "wechat_error",
             Self::WeChatUnavailable { .. } => "wechat_unavailable",
+            Self::PhoneBoundElsewhere => "phone_bound_elsewhere",
+            Self::PhoneTaken => "phone_taken",
             Self::UserDisabled => "user_disabled",
             Self::AdminUnauthenticated => "admin_unauthenticated",
             Self::AdminForbidden => "admin_forbidden",

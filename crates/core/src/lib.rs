@@ -38,4 +38,4 @@ pub mod wechat;
 pub mod wxcrypt;
 
 pub use error::AuthError;
-pub use service::{AppClaims, AuthService, AuthSettings, Ports, RegistrationPolicy};
+pub use service::{AppClaims, AuthService, AuthSettings, PhoneMatch, Ports, RegistrationPolicy};

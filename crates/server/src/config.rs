@@ -285,6 +285,9 @@ impl std::fmt::Debug for AppSection {
 pub struct RegistrationSection {
     /// `open` or `closed`.
     pub policy: RegistrationPolicy,
+    /// `refuse_if_bound` (default) or `sign_in`: a verified phone whose user already has
+    /// another WeChat account in this app.
+    pub phone_match: wxlogin_core::PhoneMatch,
     /// Registration ticket lifetime, seconds.
     pub ticket_ttl_secs: u64,
 }
@@ -293,6 +296,7 @@ impl Default for RegistrationSection {
     fn default() -> Self {
         Self {
             policy: RegistrationPolicy::Open,
+            phone_match: wxlogin_core::PhoneMatch::RefuseIfBound,
             ticket_ttl_secs: 600,
         }
     }

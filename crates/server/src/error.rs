@@ -82,7 +82,9 @@ impl ApiError {
             AuthError::UserNotFound => StatusCode::NOT_FOUND,
             AuthError::LoginCodeUsed { .. }
             | AuthError::AlreadyRegistered
-            | AuthError::ExternalIdTaken => StatusCode::CONFLICT,
+            | AuthError::ExternalIdTaken
+            | AuthError::PhoneBoundElsewhere
+            | AuthError::PhoneTaken => StatusCode::CONFLICT,
             AuthError::ImportInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::SessionKeyStale
             | AuthError::PayloadMalformed
@@ -208,6 +210,8 @@ impl ApiError {
                 | AuthError::RefreshTokenInvalid
                 | AuthError::RefreshTokenReused
                 | AuthError::UserDisabled
+                | AuthError::PhoneBoundElsewhere
+                | AuthError::PhoneTaken
                 | AuthError::AdminUnauthenticated
                 | AuthError::AdminForbidden
                 | AuthError::UserNotFound
@@ -248,6 +252,8 @@ impl ApiError {
             AuthError::RefreshTokenInvalid,
             AuthError::RefreshTokenReused,
             AuthError::UserDisabled,
+            AuthError::PhoneBoundElsewhere,
+            AuthError::PhoneTaken,
             AuthError::AdminUnauthenticated,
             AuthError::AdminForbidden,
             AuthError::UserNotFound,

@@ -129,6 +129,8 @@ pub fn zh(code: &str) -> Option<&'static str> {
         "refresh_token_invalid" => "刷新令牌无效或已过期，请重新登录",
         "refresh_token_reused" => "刷新令牌已被使用，此次登录已失效，请重新登录",
         "user_disabled" => "该账号已被停用",
+        "phone_bound_elsewhere" => "该手机号的账号已绑定本小程序的其他微信账号",
+        "phone_taken" => "该手机号已属于其他账号",
         "admin_unauthenticated" => "需要管理密钥",
         "admin_forbidden" => "此管理密钥无权执行该操作",
         "user_not_found" => "用户不存在",

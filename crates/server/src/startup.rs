@@ -462,6 +462,7 @@ fn auth_settings(settings: &Settings) -> AuthSettings {
     s.watermark_window = Duration::from_secs(raw.sessions.watermark_window_secs);
     s.watermark_skew = Duration::from_secs(raw.sessions.watermark_skew_secs);
     s.registration = raw.registration.policy;
+    s.phone_match = raw.registration.phone_match;
     s.limits = settings.rate_limits;
     s.verify_legacy_payloads = raw.wechat.verify_legacy_payloads;
     s.claims = settings.claims.clone();

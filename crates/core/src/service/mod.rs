@@ -40,6 +40,18 @@ pub enum RegistrationPolicy {
     Closed,
 }
 
+/// What a verified phone whose user already has another WeChat account in the same app
+/// does (`[registration] phone_match`): phone numbers are recycled (二次放号), so a number's
+/// new holder must not inherit its previous owner's account silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneMatch {
+    /// Refuse with `409 phone_bound_elsewhere`; an operator can unbind (the default).
+    RefuseIfBound,
+    /// The latest proof wins: the new openid is bound too, and signs in.
+    SignIn,
+}
+
 /// Lifetimes and policy.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -61,6 +73,8 @@ pub struct AuthSettings {
     pub watermark_skew: Duration,
     /// Registration policy.
     pub registration: RegistrationPolicy,
+    /// A verified phone whose user has another openid in this app (refuse by default).
+    pub phone_match: PhoneMatch,
     /// Per-openid and per-phone limits on `/v1/phone` and `/v1/register` (the per-address
     /// limit is the HTTP layer's).
     pub limits: RateLimits,
@@ -102,6 +116,7 @@ impl AuthSettings {
             watermark_window: Duration::from_secs(600),
             watermark_skew: Duration::from_secs(60),
             registration: RegistrationPolicy::Open,
+            phone_match: PhoneMatch::RefuseIfBound,
             limits: RateLimits::default(),
             legacy_failure_cap: DEFAULT_LEGACY_FAILURE_CAP,
             verify_legacy_payloads: false,

@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::{AuthService, PhoneResult, RegistrationPolicy, secs};
+use super::{AuthService, PhoneMatch, PhoneResult, RegistrationPolicy, secs};
 use crate::admin::CreateOutcome;
 use crate::counters;
 use crate::crypto::{Handle, HandleHash, sha256};
@@ -303,6 +303,18 @@ impl AuthService {
     async fn phone_sign_in(&self, session: &SessionRecord, user: UserRecord) -> PhoneResult {
         if user.disabled {
             return Err(AuthError::UserDisabled);
+        }
+        if self.settings.phone_match == PhoneMatch::RefuseIfBound
+            && let Some(bound) = self
+                .ports
+                .users
+                .identity_in_app(&user.id, &session.identity.appid)
+                .await?
+            && bound.openid != session.identity.openid
+        {
+            // The number's user already has a WeChat account in this app: a recycled number
+            // (or a second WeChat account) must not take it over. Nothing is bound.
+            return Err(AuthError::PhoneBoundElsewhere);
         }
         self.ports
             .users
