@@ -213,6 +213,40 @@ pub enum UnbindOutcome {
     NotBound,
 }
 
+/// What [`AdminStore::change_phone`] did.
+#[derive(Debug)]
+pub enum PhoneChange {
+    /// The user has the new phone (the old one is released); `user.phone_changed` written.
+    /// Also when the number was already theirs (then nothing is written).
+    Changed(UserRecord),
+    /// Another user holds the number. Nothing changed.
+    PhoneTaken,
+    /// No such user.
+    UserNotFound,
+}
+
+/// A signed-in device or an open mini-program session, as an export shows it: never a handle
+/// or a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// Through which app.
+    pub appid: AppId,
+    /// Opened at.
+    pub created_at: OffsetDateTime,
+    /// Dead after (a family: its newest refresh token's expiry).
+    pub expires_at: OffsetDateTime,
+}
+
+/// What `GET /v1/me/export` reads, besides the user and their events.
+#[derive(Debug, Clone, Default)]
+pub struct Holdings {
+    /// Live refresh families (signed-in devices).
+    pub families: Vec<SessionSummary>,
+    /// Live mini-program sessions of the user's identities held in the database (sessions
+    /// kept in Redis are not listed: they are keyed by handle only).
+    pub sessions: Vec<SessionSummary>,
+}
+
 /// Users as an operator manages them.
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -269,6 +303,17 @@ pub trait AdminStore: Send + Sync {
         source: UserSource,
         now: OffsetDateTime,
     ) -> StoreResult<CreateOutcome>;
+    /// Gives the user a new phone (hash and sealed number), releasing the old one, and writes
+    /// `user.phone_changed`; refuses a number another user holds.
+    async fn change_phone(
+        &self,
+        id: &UserId,
+        phone_hash: &[u8; 32],
+        phone_sealed: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<PhoneChange>;
+    /// The user's live families and database-held sessions at `now`, oldest first.
+    async fn holdings(&self, id: &UserId, now: OffsetDateTime) -> StoreResult<Holdings>;
     /// Imports users in one transaction (the caller keeps batches to ~1,000), idempotent by
     /// phone and external_id; one outcome per user, in order.
     async fn import_users(

@@ -139,6 +139,7 @@ impl Application {
                     revocations: None,
                     attempts: None,
                     accounts: store.clone(),
+                    events: store.clone(),
                     lookup: None,
                 };
                 let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
@@ -177,6 +178,7 @@ impl Application {
                     revocations: Some(Arc::new(RedisRevocations::new(redis.clone()))),
                     attempts: Some(Arc::new(RedisAttempts::new(redis.clone()))),
                     accounts: store.clone(),
+                    events: store.clone(),
                     lookup: None,
                 };
                 let shared = SharedHealth {

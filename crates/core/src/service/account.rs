@@ -189,7 +189,7 @@ impl AuthService {
     /// Why a well-signed bearer token of user `sub` is refused: `user_disabled` wins while the
     /// user is disabled, otherwise `unauthenticated`. Read only on the refusal path, so the
     /// accepted path costs nothing more.
-    async fn refusal_of(&self, sub: &str) -> AuthError {
+    pub(super) async fn refusal_of(&self, sub: &str) -> AuthError {
         let Ok(id) = UserId::parse(sub) else {
             return AuthError::Unauthenticated;
         };
@@ -201,7 +201,7 @@ impl AuthService {
     }
 
     /// Checks a bearer token's signature, issuer, audience and expiry, not its family.
-    fn verify_bearer(&self, bearer: &str) -> Result<Claims, AuthError> {
+    pub(super) fn verify_bearer(&self, bearer: &str) -> Result<Claims, AuthError> {
         self.keys().verify(bearer, self.now()).map_err(|e| {
             tracing::debug!(reason = %e, "bearer token refused");
             AuthError::Unauthenticated
@@ -273,7 +273,7 @@ impl AuthService {
 
 /// The refresh family an access token names (`sid`). A well-signed token always names one
 /// we issued; anything else is refused like a bad token.
-fn family_of(claims: &Claims) -> Result<FamilyId, AuthError> {
+pub(super) fn family_of(claims: &Claims) -> Result<FamilyId, AuthError> {
     FamilyId::parse(claims.sid.as_str()).map_err(|_| AuthError::Unauthenticated)
 }
 

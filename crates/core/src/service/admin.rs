@@ -110,7 +110,7 @@ pub struct AdminUserPatch {
 }
 
 /// A field that is present deserializes to `Some(value)`, `null` included.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(super) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

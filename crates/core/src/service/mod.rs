@@ -7,6 +7,7 @@ pub use account::Profile;
 pub mod admin;
 pub mod admin_views;
 mod login;
+pub mod me;
 mod phone;
 pub use phone::PhoneProof;
 
@@ -154,6 +155,8 @@ pub struct Ports {
     pub attempts: Option<Arc<dyn AttemptCounter>>,
     /// Users created without a ticket (the lookup hook).
     pub accounts: Arc<dyn AdminStore>,
+    /// The outbox, for the user's own export.
+    pub events: Arc<dyn crate::events::EventStore>,
     /// The operator's existing user table (`[hooks] user_lookup_url`); `None`: a verified
     /// phone with no user gets a registration ticket at once.
     pub lookup: Option<Arc<dyn UserLookup>>,

@@ -108,6 +108,31 @@ impl AuthService {
         }
     }
 
+    /// The phone a proof verifies for `session`, without signing anyone in (a phone change).
+    /// A code is exchanged once; unlike `/v1/phone` its outcome is not remembered, so a
+    /// double tap gets `phone_code_invalid` the second time.
+    pub(super) async fn verified_phone(
+        &self,
+        session: &SessionRecord,
+        proof: PhoneProof,
+    ) -> Result<Phone, AuthError> {
+        match proof {
+            PhoneProof::Code(code) => {
+                let raw = code.expose_secret();
+                if raw.is_empty() || raw.len() > MAX_CODE_LEN {
+                    return Err(AuthError::PhoneCodeInvalid {
+                        wechat_errcode: None,
+                    });
+                }
+                self.exchange_phone_code(session, code).await
+            }
+            PhoneProof::Encrypted { encrypted_data, iv } => {
+                self.phone_by_legacy_data(session, &encrypted_data, &iv)
+                    .await
+            }
+        }
+    }
+
     async fn phone_by_code(
         &self,
         session: &SessionRecord,
