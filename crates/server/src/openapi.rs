@@ -39,6 +39,9 @@ pub struct WellKnownApi;
 /// `/healthz` and `/readyz` (`/metrics` is on the admin listener, outside this document); `routes::ops` implements [`OpenApi`] for it.
 pub struct OpsApi;
 
+/// The user's own account routes (`routes::me`).
+pub struct MeApi;
+
 /// The name of the bearer security scheme that `/v1/me` and `/v1/logout` require.
 pub const BEARER: &str = "bearer";
 
@@ -67,6 +70,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(AuthApi::openapi());
     doc.merge(WellKnownApi::openapi());
     doc.merge(OpsApi::openapi());
+    doc.merge(MeApi::openapi());
     Conventions.modify(&mut doc);
     // utoipa marks a body of a non-`Option` type required; logout's may be left out, and
     // `Option<_>` would document a JSON `null`, which is refused.

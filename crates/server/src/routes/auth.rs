@@ -69,7 +69,7 @@ impl OpenApi for openapi::AuthApi {
 /// outcome of a code WeChat has already consumed. A spawned task is not cancelled by the
 /// disconnect: the work finishes, its outcome is remembered, and the next request with the
 /// same code gets it.
-async fn detached<T, F>(work: F) -> Result<T, ApiError>
+pub(super) async fn detached<T, F>(work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, AuthError>> + Send + 'static,
@@ -86,7 +86,7 @@ where
 /// Opaque handles we issue are under 64 characters; anything far longer is not one of ours.
 const MAX_HANDLE_LEN: usize = 256;
 
-fn bounded(field: &str, value: &str) -> Result<(), ApiError> {
+pub(super) fn bounded(field: &str, value: &str) -> Result<(), ApiError> {
     if value.len() > MAX_HANDLE_LEN {
         return Err(ApiError::invalid(format!(
             "`{field}` is longer than {MAX_HANDLE_LEN} characters"
@@ -124,6 +124,7 @@ impl IntoResponses for LoginErrors {
             "login_code_invalid",
             "login_code_used",
             "login_blocked",
+            "user_disabled",
             "payload_too_large",
             "rate_limited",
             "wechat_error",
@@ -182,6 +183,8 @@ impl IntoResponses for PhoneErrors {
             "session_invalid",
             "phone_code_invalid",
             "registration_closed",
+            "user_disabled",
+            "phone_bound_elsewhere",
             "payload_too_large",
             "session_key_stale",
             "payload_malformed",
@@ -302,6 +305,7 @@ impl IntoResponses for RefreshErrors {
             "invalid_request",
             "refresh_token_invalid",
             "refresh_token_reused",
+            "user_disabled",
             "payload_too_large",
             "rate_limited",
         ])
@@ -346,6 +350,7 @@ impl IntoResponses for LogoutErrors {
         openapi::error_responses(&[
             "invalid_request",
             "unauthenticated",
+            "user_disabled",
             "payload_too_large",
             "rate_limited",
         ])
@@ -380,7 +385,7 @@ struct MeErrors;
 
 impl IntoResponses for MeErrors {
     fn responses() -> Responses {
-        openapi::error_responses(&["unauthenticated", "rate_limited"])
+        openapi::error_responses(&["unauthenticated", "user_disabled", "rate_limited"])
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub(crate) mod auth;
+mod me;
 pub mod limits;
 mod ops;
 mod wellknown;
@@ -81,7 +82,12 @@ pub fn router(state: AppState) -> Router {
         .merge(limited)
         .route("/v1/token/refresh", post(auth::refresh))
         .route("/v1/logout", post(auth::logout))
-        .route("/v1/me", get(auth::me))
+        .route(
+            "/v1/me",
+            get(auth::me).patch(me::update_me).delete(me::delete_me),
+        )
+        .route("/v1/me/phone", post(me::change_phone))
+        .route("/v1/me/export", get(me::export_me))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route(
             "/.well-known/openid-configuration",
