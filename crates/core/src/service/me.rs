@@ -7,12 +7,13 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::account::family_of;
+use super::phone::openid_bucket;
 use super::{AuthService, PhoneProof, Profile};
 use crate::admin::{PhoneChange, SessionSummary, UpdateOutcome, UserChange};
 use crate::error::AuthError;
 use crate::events::EventQuery;
 use crate::ids::UserId;
-use crate::ports::UserRecord;
+use crate::ports::{LimitKind, UserRecord};
 use crate::views::MeView;
 
 /// `PATCH /v1/me`: an absent field is left alone, `null` clears `avatar_url`.
@@ -190,7 +191,11 @@ impl AuthService {
         if owner.is_none_or(|o| o.id != user.id) {
             return Err(AuthError::SessionInvalid);
         }
+        self.limit(LimitKind::OpenId, &openid_bucket(&session.identity))
+            .await?;
         let phone = self.verified_phone(&session, proof).await?;
+        self.limit(LimitKind::Phone, &self.phone_bucket(&phone))
+            .await?;
         let hash = self.phone_index.hash(&phone.phone_number);
         let sealed = self.sealer.seal(
             &format!("phone:{}", user.id),

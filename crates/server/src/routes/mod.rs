@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/login", post(auth::login))
         .route("/v1/phone", post(auth::phone))
         .route("/v1/register", post(auth::register))
+        .route("/v1/me/phone", post(me::change_phone))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limits::per_address,
@@ -86,7 +87,6 @@ pub fn router(state: AppState) -> Router {
             "/v1/me",
             get(auth::me).patch(me::update_me).delete(me::delete_me),
         )
-        .route("/v1/me/phone", post(me::change_phone))
         .route("/v1/me/export", get(me::export_me))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route(
