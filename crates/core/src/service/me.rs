@@ -213,6 +213,29 @@ impl AuthService {
         }
     }
 
+    /// Whether an avatar upload may go ahead: a signed-in user (bearer access token), or the
+    /// registration page holding a live registration ticket (the upload does not use the
+    /// ticket up). A bearer wins when both are sent.
+    pub async fn may_upload_avatar(
+        &self,
+        bearer: Option<&str>,
+        ticket: Option<&str>,
+    ) -> Result<(), AuthError> {
+        match (bearer, ticket) {
+            (Some(bearer), _) => self.signed_in(bearer).await.map(drop),
+            (None, Some(ticket)) => {
+                let hash = crate::crypto::HandleHash::of(ticket);
+                self.ports
+                    .users
+                    .live_ticket(&hash, self.now())
+                    .await?
+                    .map(drop)
+                    .ok_or(AuthError::TicketInvalid)
+            }
+            (None, None) => Err(AuthError::Unauthenticated),
+        }
+    }
+
     /// `DELETE /v1/me`: the account deletion (注销).
     #[instrument(skip_all)]
     pub async fn delete_me(&self, bearer: &str) -> Result<(), AuthError> {
