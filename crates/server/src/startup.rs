@@ -469,5 +469,6 @@ fn auth_settings(settings: &Settings) -> AuthSettings {
     s.verify_legacy_payloads = raw.wechat.verify_legacy_payloads;
     s.claims = settings.claims.clone();
     s.announce_sign_ins = integrations::announces_sign_ins(settings);
+    s.avatar_base = Some(format!("{}/avatars/", settings.issuer()));
     s
 }

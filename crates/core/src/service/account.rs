@@ -23,8 +23,14 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Checks the bounds of the contract.
+    /// Checks the bounds of the contract: an avatar is an https URL.
     pub fn validate(&self) -> Result<(), AuthError> {
+        self.validate_with(None)
+    }
+
+    /// [`Self::validate`], also accepting avatars under `own_avatars` (this server's
+    /// `<public_url>/avatars/`, which is plain http in dev mode).
+    pub fn validate_with(&self, own_avatars: Option<&str>) -> Result<(), AuthError> {
         if let Some(n) = &self.nickname {
             let chars = n.chars().count();
             if chars == 0 || chars > 64 || n.chars().any(char::is_control) || n.trim().is_empty() {
@@ -34,10 +40,19 @@ impl Profile {
             }
         }
         if let Some(u) = &self.avatar_url {
-            let ok = u.len() <= 1024
-                && u.strip_prefix("https://")
-                    .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
-                && !u.chars().any(|c| c.is_whitespace() || c.is_control());
+            let own = own_avatars
+                .and_then(|prefix| u.strip_prefix(prefix))
+                .is_some_and(|id| {
+                    !id.is_empty()
+                        && id.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_'
+                        })
+                });
+            let ok = own
+                || u.len() <= 1024
+                    && u.strip_prefix("https://")
+                        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+                    && !u.chars().any(|c| c.is_whitespace() || c.is_control());
             if !ok {
                 return Err(AuthError::InvalidRequest(
                     "avatar_url must be an https URL".into(),
@@ -70,7 +85,7 @@ impl AuthService {
         if self.settings.registration == RegistrationPolicy::Closed {
             return Err(AuthError::RegistrationClosed);
         }
-        profile.validate()?;
+        profile.validate_with(self.settings.avatar_base.as_deref())?;
         let phone_text = self
             .sealer
             .open_string(&ticket_context(&hash), &record.phone_sealed)

@@ -367,7 +367,7 @@ impl AdminService {
             nickname: patch.nickname.clone().flatten(),
             avatar_url: patch.avatar_url.clone().flatten(),
         };
-        profile.validate()?;
+        profile.validate_with(self.auth.settings.avatar_base.as_deref())?;
         let external_id =
             match patch.external_id {
                 None => None,

@@ -146,7 +146,7 @@ impl AuthService {
             nickname: patch.nickname.clone().flatten(),
             avatar_url: patch.avatar_url.clone().flatten(),
         }
-        .validate()?;
+        .validate_with(self.settings.avatar_base.as_deref())?;
         if patch.nickname == Some(None) {
             return Err(AuthError::InvalidRequest(
                 "nickname cannot be cleared, only changed".into(),

@@ -90,6 +90,9 @@ pub struct AuthSettings {
     /// Write a `user.signed_in` event at every sign-in: only when a webhook subscribes to
     /// it, since it is frequent (off).
     pub announce_sign_ins: bool,
+    /// `<public_url>/avatars/`: avatar URLs this server issued are accepted as they are
+    /// (plain http in dev mode). `None`: only https URLs.
+    pub avatar_base: Option<String>,
 }
 
 /// The extra claims an app's access tokens carry, opt in: for back ends that call WeChat Pay
@@ -123,6 +126,7 @@ impl AuthSettings {
             verify_legacy_payloads: false,
             claims: std::collections::HashMap::new(),
             announce_sign_ins: false,
+            avatar_base: None,
         }
     }
 }
