@@ -564,3 +564,11 @@ pub trait UserLookup: Send + Sync {
     /// Asks who the phone belongs to, within the hook's budget.
     async fn lookup(&self, request: &LookupRequest) -> Result<LookupAnswer, LookupFailed>;
 }
+
+/// Where uploaded avatars live (local disk or object storage): what account deletion needs.
+#[async_trait]
+pub trait AvatarStore: Send + Sync {
+    /// Deletes the avatar this server issued under `id` (`<random>.<ext>`); no error when it
+    /// is already gone.
+    async fn delete_avatar(&self, id: &str) -> StoreResult<()>;
+}

@@ -687,8 +687,10 @@ impl AuthService {
         }
     }
 
-    /// Deletes the account `id` (the user's own `DELETE /v1/me`, or an operator's).
+    /// Deletes the account `id` (the user's own `DELETE /v1/me`, or an operator's), and the
+    /// avatar this server stored for it.
     pub async fn erase(&self, id: &UserId) -> Result<(), AuthError> {
+        let avatar = self.ports.users.user(id).await?.and_then(|u| u.avatar_url);
         let revoked = self
             .ports
             .accounts
@@ -696,6 +698,16 @@ impl AuthService {
             .await?
             .ok_or(AuthError::UserNotFound)?;
         self.list_revoked(&revoked).await;
+        let own = match (&avatar, &self.settings.avatar_base) {
+            (Some(url), Some(base)) => url.strip_prefix(base.as_str()),
+            _ => None,
+        };
+        if let (Some(id), Some(store)) = (own, &self.ports.avatars) {
+            // The account is gone either way; a file left behind is logged for the operator.
+            if let Err(e) = store.delete_avatar(id).await {
+                tracing::warn!(error = %e, "could not delete a deleted account's avatar");
+            }
+        }
         Ok(())
     }
 }

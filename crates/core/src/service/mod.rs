@@ -159,6 +159,8 @@ pub struct Ports {
     pub attempts: Option<Arc<dyn AttemptCounter>>,
     /// Users created without a ticket (the lookup hook).
     pub accounts: Arc<dyn AdminStore>,
+    /// Uploaded avatars, deleted with the account; `None`: uploads are off.
+    pub avatars: Option<Arc<dyn crate::ports::AvatarStore>>,
     /// The outbox, for the user's own export.
     pub events: Arc<dyn crate::events::EventStore>,
     /// The operator's existing user table (`[hooks] user_lookup_url`); `None`: a verified
