@@ -113,6 +113,9 @@ pub enum AuthError {
     /// Admin API: another user has this external_id.
     #[error("another user has this external_id")]
     ExternalIdTaken,
+    /// An avatar upload that is not a JPEG, PNG or WebP image within the limits.
+    #[error("the file is not a JPEG, PNG or WebP image within the limits")]
+    ImageInvalid,
     /// Admin import: the batch is malformed as a whole.
     #[error("invalid import: {0}")]
     ImportInvalid(String),
@@ -156,6 +159,7 @@ impl AuthError {
             Self::UserNotFound => "user_not_found",
             Self::ExternalIdTaken => "external_id_taken",
             Self::ImportInvalid(_) => "import_invalid",
+            Self::ImageInvalid => "image_invalid",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }

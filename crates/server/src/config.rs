@@ -4,8 +4,10 @@
 //! Key names are part of the contract (`docs/configuration.md`). Unknown keys are refused,
 //! naming the key, so a typo never falls back to a default silently.
 
+mod avatars;
 mod integrations;
 
+pub use avatars::{AvatarStorage, AvatarsSection};
 pub use integrations::{EventsSection, HooksSection, Integrations, WebhookSection};
 
 use std::net::IpAddr;
@@ -94,6 +96,9 @@ pub struct RawConfig {
     /// `[events]`.
     #[serde(default)]
     pub events: EventsSection,
+    /// `[avatars]`: where uploaded avatars are kept.
+    #[serde(default)]
+    pub avatars: AvatarsSection,
 }
 
 /// `[http]`.
@@ -527,6 +532,10 @@ pub fn check_production(settings: &Settings) -> Result<(), ConfigError> {
                 ("database.url_file", raw.database.url_file.as_ref()),
                 ("redis.url_file", raw.redis.url_file.as_ref()),
                 ("hooks.secret_file", raw.hooks.secret_file.as_ref()),
+                (
+                    "avatars.s3_secret_access_key_file",
+                    raw.avatars.s3_secret_access_key_file.as_ref(),
+                ),
             ]
             .into_iter()
             .filter_map(|(k, p)| Some((k.to_owned(), p?))),
@@ -599,6 +608,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Webhooks, the lookup hook, event retention.
     pub integrations: Integrations,
+    /// Where uploaded avatars are kept.
+    pub avatars: AvatarStorage,
     /// The rest, as written.
     pub raw: RawConfig,
 }
@@ -838,8 +849,10 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let integrations = integrations::convert(&raw.webhooks, &raw.hooks, &raw.events)?;
+        let avatars = avatars::convert(&raw.avatars, &db)?;
         Ok(Self {
             integrations,
+            avatars,
             redis_url: redis_url.map(DatabaseUrl::new),
             rate_limits,
             trusted_proxies,

@@ -63,6 +63,7 @@ pub fn base_config(opts: &DevOptions) -> RawConfig {
     // The simulator hands out codes for anyone's phone number: it only ever listens on
     // loopback, whatever `--host` says.
     raw.wechat.base_url = format!("http://{}", SocketAddr::new(LOOPBACK, opts.sim_port));
+    raw.avatars.dir = Some(opts.data_dir.join("avatars"));
     raw
 }
 

@@ -85,7 +85,9 @@ impl ApiError {
             | AuthError::ExternalIdTaken
             | AuthError::PhoneBoundElsewhere
             | AuthError::PhoneTaken => StatusCode::CONFLICT,
-            AuthError::ImportInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AuthError::ImportInvalid(_) | AuthError::ImageInvalid => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AuthError::SessionKeyStale
             | AuthError::PayloadMalformed
             | AuthError::AppidMismatch
@@ -126,7 +128,7 @@ impl ApiError {
             Self::Auth(e) => e.to_string(),
             Self::NotFound => "no such route".into(),
             Self::MethodNotAllowed => "method not allowed on this route".into(),
-            Self::PayloadTooLarge => "request body is larger than 16384 bytes".into(),
+            Self::PayloadTooLarge => "the request body is larger than this route accepts".into(),
         }
     }
 
@@ -217,6 +219,7 @@ impl ApiError {
                 | AuthError::UserNotFound
                 | AuthError::ExternalIdTaken
                 | AuthError::ImportInvalid(_)
+                | AuthError::ImageInvalid
                 | AuthError::RateLimited { .. }
                 | AuthError::WeChatError { .. }
                 | AuthError::WeChatUnavailable { .. }
@@ -259,6 +262,7 @@ impl ApiError {
             AuthError::UserNotFound,
             AuthError::ExternalIdTaken,
             AuthError::ImportInvalid(String::new()),
+            AuthError::ImageInvalid,
         ];
         let late = [
             AuthError::RateLimited {

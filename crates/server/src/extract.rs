@@ -97,21 +97,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Auth(AuthError::Unauthenticated))?;
-        let (scheme, token) = value
-            .trim()
-            .split_once(' ')
-            .ok_or(ApiError::Auth(AuthError::Unauthenticated))?;
-        let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 4096 {
-            return Err(ApiError::Auth(AuthError::Unauthenticated));
-        }
-        Ok(Self(token.to_owned()))
+        bearer_of(&parts.headers)
+            .map(Self)
+            .ok_or(ApiError::Auth(AuthError::Unauthenticated))
     }
+}
+
+/// The bearer token of `Authorization`, if the header holds one (scheme case-insensitive).
+pub fn bearer_of(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 4096 {
+        return None;
+    }
+    Some(token.to_owned())
 }
 
 #[cfg(test)]

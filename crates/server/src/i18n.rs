@@ -136,6 +136,7 @@ pub fn zh(code: &str) -> Option<&'static str> {
         "user_not_found" => "用户不存在",
         "external_id_taken" => "该 external_id 已属于其他用户",
         "import_invalid" => "导入数据无效",
+        "image_invalid" => "文件不是符合要求的 JPEG、PNG 或 WebP 图片",
         "not_found" => "接口不存在",
         "method_not_allowed" => "该接口不支持此请求方法",
         "payload_too_large" => "请求体过大",

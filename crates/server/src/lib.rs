@@ -17,6 +17,7 @@
 //! * [`telemetry`]: logs and the Prometheus recorder.
 //! * [`dev`]: `serve --dev`: the simulator in process, a generated master key, the banner.
 
+pub mod avatars;
 pub mod cli;
 pub mod config;
 pub mod dev;

@@ -44,6 +44,9 @@ pub enum StartupError {
     /// The WeChat client could not be built.
     #[error("wechat client: {0}")]
     WeChat(String),
+    /// The avatar store could not be opened.
+    #[error("avatars: {0}")]
+    Avatars(String),
     /// The webhook deliverer or the lookup hook's client could not be built.
     #[error("hooks: {0}")]
     Hooks(String),
@@ -141,6 +144,7 @@ impl Application {
                     accounts: store.clone(),
                     events: store.clone(),
                     lookup: None,
+                    avatars: None,
                 };
                 let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
                 (ports, limiter, None)
@@ -180,6 +184,7 @@ impl Application {
                     accounts: store.clone(),
                     events: store.clone(),
                     lookup: None,
+                    avatars: None,
                 };
                 let shared = SharedHealth {
                     redis: Arc::new(redis),
@@ -188,9 +193,13 @@ impl Application {
                 (ports, limiter, Some(shared))
             }
         };
+        let avatars = avatar_store(settings)?;
         let ports = Ports {
             limiter: Some(limiter.clone()),
             lookup: integrations::user_lookup(settings)?,
+            avatars: avatars
+                .clone()
+                .map(|a| Arc::new(a) as Arc<dyn wxlogin_core::ports::AvatarStore>),
             ..ports
         };
 
@@ -230,6 +239,7 @@ impl Application {
             },
             shared,
             jwks_max_age: jwks_max_age(settings),
+            avatars,
         };
 
         let deliverer =
@@ -334,6 +344,58 @@ impl Application {
         store.close().await;
         served
     }
+}
+
+/// The avatar store `[avatars]` names: a private local directory (created, mode 0700) or an
+/// S3-compatible bucket.
+fn avatar_store(settings: &Settings) -> Result<Option<crate::avatars::Avatars>, StartupError> {
+    use object_store::ObjectStore;
+    use secrecy::ExposeSecret as _;
+    let store: Arc<dyn ObjectStore> = match &settings.avatars {
+        crate::config::AvatarStorage::Off => return Ok(None),
+        crate::config::AvatarStorage::Local(dir) => {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(dir)
+                .map_err(|e| StartupError::Avatars(format!("{}: {e}", dir.display())))?;
+            Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(dir)
+                    .map_err(|e| StartupError::Avatars(e.to_string()))?,
+            )
+        }
+        crate::config::AvatarStorage::S3 {
+            bucket,
+            endpoint,
+            region,
+            access_key_id,
+            secret_access_key,
+        } => {
+            let mut builder = object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(region)
+                .with_access_key_id(access_key_id)
+                .with_secret_access_key(secret_access_key.expose_secret());
+            if let Some(endpoint) = endpoint {
+                // Checked at load: https, or http on loopback (a local emulator).
+                builder = builder
+                    .with_endpoint(endpoint)
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_virtual_hosted_style_request(false);
+            }
+            Arc::new(
+                builder
+                    .build()
+                    .map_err(|e| StartupError::Avatars(e.to_string()))?,
+            )
+        }
+    };
+    Ok(Some(crate::avatars::Avatars::new(
+        store,
+        format!("{}/avatars/", settings.issuer()),
+    )))
 }
 
 /// The admin listener serves a few scrapers and operators.

@@ -42,6 +42,8 @@ pub struct AppState {
     pub shared: Option<SharedHealth>,
     /// The JWKS `Cache-Control: max-age` (see `startup::jwks_max_age`).
     pub jwks_max_age: std::time::Duration,
+    /// Uploaded avatars; `None` when `avatars.storage = "off"`.
+    pub avatars: Option<crate::avatars::Avatars>,
 }
 
 /// The per-address rate limit and whom to believe about addresses.
@@ -75,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/phone", post(auth::phone))
         .route("/v1/register", post(auth::register))
         .route("/v1/me/phone", post(me::change_phone))
+        .route(
+            "/v1/avatar",
+            post(crate::avatars::upload)
+                .layer(DefaultBodyLimit::max(crate::avatars::MAX_BODY_BYTES)),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limits::per_address,
@@ -88,6 +95,7 @@ pub fn router(state: AppState) -> Router {
             get(auth::me).patch(me::update_me).delete(me::delete_me),
         )
         .route("/v1/me/export", get(me::export_me))
+        .route("/avatars/{id}", get(crate::avatars::serve))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route(
             "/.well-known/openid-configuration",

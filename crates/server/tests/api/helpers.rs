@@ -224,6 +224,7 @@ impl TestApp {
         if let Some(url) = &opts.database_url {
             raw.database.url = Some(url.clone());
         }
+        raw.avatars.dir = Some(data_dir.path().join("avatars"));
         raw.redis.url = opts.redis_url.clone();
         raw.redis.prefix = opts.redis_prefix.clone();
         raw.wechat.base_url = sim_url.clone();
