@@ -8,6 +8,7 @@
 mod helpers;
 
 mod admin;
+mod avatars;
 mod cluster;
 mod dashboards;
 mod errors;
