@@ -219,7 +219,11 @@ pub trait AdminStore: Send + Sync {
     /// Users matching `query`, newest first.
     async fn search_users(&self, query: &UserQuery) -> StoreResult<Vec<UserRecord>>;
     /// One user with identities and live sessions.
-    async fn user_detail(&self, id: &UserId, now: OffsetDateTime) -> StoreResult<Option<UserDetail>>;
+    async fn user_detail(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<UserDetail>>;
     /// Applies `change`. Writes `user.updated` when nickname, avatar or external_id changed,
     /// `user.disabled` / `user.enabled` when the status changed. Disabling revokes every
     /// family of the user and deletes the mini-program sessions of their identities.
