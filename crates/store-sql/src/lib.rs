@@ -54,6 +54,7 @@ compile_error!(
 
 pub mod copy;
 mod errors;
+mod outbox;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod pooled;
 mod redact;

@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, FamilyId, InvalidValue, OpenId, UnionId, UserId};
+use wxlogin_core::ids::{AppId, ExternalId, FamilyId, InvalidValue, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
     FamilyRecord, Identity, IdentitySummary, SessionKeys, SessionRecord, SigningKeyRecord,
     StoreResult, TicketRecord, UserRecord,
@@ -20,11 +20,11 @@ pub(crate) fn unix(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 
-fn time(secs: i64) -> StoreResult<OffsetDateTime> {
+pub(crate) fn time(secs: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|_| corrupt("timestamp out of range"))
 }
 
-fn id<T: TryFrom<String, Error = InvalidValue>>(raw: String) -> StoreResult<T> {
+pub(crate) fn id<T: TryFrom<String, Error = InvalidValue>>(raw: String) -> StoreResult<T> {
     // InvalidValue names the kind of id, never the value.
     T::try_from(raw).map_err(|e| corrupt(&e.to_string()))
 }
@@ -43,7 +43,21 @@ pub(crate) fn identity(row: &mut Row) -> StoreResult<Identity> {
     })
 }
 
-/// `id, phone_sealed, nickname, avatar_url, created_at` of `users`.
+/// `appid, openid, unionid`, all NULL when a `LEFT JOIN` found no identity.
+pub(crate) fn opt_identity(row: &mut Row) -> StoreResult<Option<Identity>> {
+    let (appid, openid, unionid) = (row.opt_text()?, row.opt_text()?, row.opt_text()?);
+    match (appid, openid) {
+        (Some(appid), Some(openid)) => Ok(Some(Identity {
+            appid: id::<AppId>(appid)?,
+            openid: id::<OpenId>(openid)?,
+            unionid: unionid.map(id::<UnionId>).transpose()?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// `id, phone_sealed, nickname, avatar_url, created_at, external_id, disabled_at,
+/// last_login_at` of `users` (`user_columns!` in `store`).
 pub(crate) fn user(row: &mut Row) -> StoreResult<UserRecord> {
     Ok(UserRecord {
         id: id::<UserId>(row.text()?)?,
@@ -51,6 +65,9 @@ pub(crate) fn user(row: &mut Row) -> StoreResult<UserRecord> {
         nickname: row.opt_text()?,
         avatar_url: row.opt_text()?,
         created_at: time(row.int()?)?,
+        external_id: row.opt_text()?.map(id::<ExternalId>).transpose()?,
+        disabled: row.opt_int()?.is_some(),
+        last_login_at: row.opt_int()?.map(time).transpose()?,
     })
 }
 
@@ -124,4 +141,9 @@ pub(crate) fn signing_key(row: &mut Row) -> StoreResult<SigningKeyRecord> {
 /// A family id as stored.
 pub(crate) fn family_id(row: &mut Row) -> StoreResult<FamilyId> {
     id::<FamilyId>(row.text()?)
+}
+
+/// A user id as stored.
+pub(crate) fn user_id(row: &mut Row) -> StoreResult<UserId> {
+    id::<UserId>(row.text()?)
 }

@@ -493,10 +493,10 @@ struct SqliteExec<'c>(&'c mut Connection);
 impl ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(match *self {
-            Arg::Int(v) => ValueRef::Integer(v),
+            Arg::Int(v) | Arg::OptInt(Some(v)) => ValueRef::Integer(v),
             Arg::Text(Some(v)) => ValueRef::Text(v.as_bytes()),
             Arg::Bytes(Some(v)) => ValueRef::Blob(v),
-            Arg::Text(None) | Arg::Bytes(None) => ValueRef::Null,
+            Arg::Text(None) | Arg::Bytes(None) | Arg::OptInt(None) => ValueRef::Null,
         }))
     }
 }

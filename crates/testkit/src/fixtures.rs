@@ -60,6 +60,9 @@ pub fn new_user(n: u8) -> NewUser {
         nickname: Some(format!("user {n}")),
         avatar_url: None,
         created_at: at(0),
+        external_id: None,
+        disabled: false,
+        last_login_at: None,
     };
     NewUser {
         user,
@@ -118,6 +121,7 @@ pub fn key_login(app: &str, open: &str, key: &[u8], t: OffsetDateTime) -> LoginR
         sealed_key: key.to_vec(),
         session: None,
         sign_in: None,
+        announce: false,
     }
 }
 
@@ -134,6 +138,7 @@ pub fn session_login(session: &SessionRecord, key: &[u8]) -> LoginRecord {
         sealed_key: key.to_vec(),
         session: Some(session.clone()),
         sign_in: None,
+        announce: false,
     }
 }
 
@@ -146,7 +151,7 @@ pub async fn family(store: &SqlStore, user: &UserId, id: &str, first: &str) -> F
         created_at: at(0),
     };
     store
-        .create_family(&family, &refresh(first, 1000))
+        .create_family(&family, &refresh(first, 1000), false)
         .await
         .expect("create_family");
     family
