@@ -55,6 +55,12 @@ impl NewEvent {
         self.identity = Some(identity.clone());
         self
     }
+
+    /// With where the user came from.
+    pub(crate) fn source(mut self, source: UserSource) -> Self {
+        self.source = Some(source);
+        self
+    }
 }
 
 /// Writes `events` in this order, numbered after every event committed before, at `now`.
@@ -109,4 +115,35 @@ pub(crate) async fn external_id_of(
         Some(mut row) => row.opt_text(),
         None => Ok(None),
     }
+}
+
+/// Writes one event about `user_id`, carrying the user's current external_id: the outbox in
+/// one call, for a unit with one event. Call it last in the unit.
+pub(crate) async fn insert_event(
+    db: &mut dyn Exec,
+    kind: EventType,
+    user_id: &UserId,
+    identity: Option<&Identity>,
+    source: Option<UserSource>,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    let external_id = external_id_of(db, user_id).await?;
+    let event = NewEvent {
+        kind,
+        user_id: user_id.clone(),
+        external_id,
+        identity: identity.cloned(),
+        source,
+    };
+    write_events(db, &[event], now).await
+}
+
+/// Erases the openids and unionids of every stored event of `user` (their account is being
+/// deleted: these identify the person).
+pub(crate) async fn erase_identities(db: &mut dyn Exec, user: &UserId) -> StoreResult<u64> {
+    static Q: Query = Query::new(
+        "UPDATE events SET openid = NULL, unionid = NULL
+         WHERE user_id = ? AND (openid IS NOT NULL OR unionid IS NOT NULL)",
+    );
+    db.execute(&Q, &args![user.as_str()]).await
 }

@@ -8,9 +8,10 @@
 //! thread or a reader connection (where every statement is synchronous and the future is
 //! ready at its first poll).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use wxlogin_core::ports::{StoreError, StoreResult};
 
@@ -87,6 +88,15 @@ impl Query {
         self
     }
 
+    /// On PostgreSQL and MySQL, a duplicate on one of the unique keys (index or constraint
+    /// names) `keys` affects 0 rows instead of failing; the unit must then undo (PostgreSQL
+    /// has aborted the transaction). SQLite's single writer makes a check before the write
+    /// final, so there a duplicate stays an error.
+    pub(crate) const fn server_duplicate_is_noop(mut self, keys: &'static [&'static str]) -> Self {
+        self.server_duplicate_is_noop = keys;
+        self
+    }
+
     /// The unique keys whose duplicates are no-ops in `dialect`.
     pub(crate) fn duplicate_is_noop(&self, dialect: Dialect) -> impl Iterator<Item = &'static str> {
         let mysql_only = match dialect {
@@ -110,6 +120,31 @@ impl Query {
                 .get_or_init(|| number_placeholders(self.postgres.unwrap_or(self.text))),
         }
     }
+}
+
+/// A statement composed at run time from a fixed set of clauses (the filters of a search):
+/// made once per distinct text and kept for the life of the process, as a `static` would be.
+/// The caller guarantees the set of texts is small (a few dozen), since each one stays.
+/// `mysql` is MySQL's text where it differs.
+pub(crate) fn composed(text: String, mysql: Option<String>) -> &'static Query {
+    type Cache = Mutex<HashMap<(String, Option<String>), &'static Query>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Cache::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let key = (text, mysql);
+    if let Some(query) = cache.get(&key) {
+        return query;
+    }
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+    let mut query = Query::new(leak(&key.0));
+    if let Some(mysql) = &key.1 {
+        query = query.mysql(leak(mysql));
+    }
+    let query: &'static Query = Box::leak(Box::new(query));
+    cache.insert(key, query);
+    query
 }
 
 /// `?` placeholders to PostgreSQL's `$1, $2, …`. Written by hand because it is five lines:

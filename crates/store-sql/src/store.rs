@@ -21,7 +21,7 @@ use wxlogin_core::ports::{
     StoreError, StoreResult, TicketRecord, TokenStore, UserRecord, UserStore,
 };
 
-use crate::outbox::{NewEvent, write_events};
+use crate::outbox::{NewEvent, insert_event, write_events};
 use crate::redact::redact_url;
 use crate::rows::{self, unix};
 use crate::sql::{Arg, BoxFuture, Exec, Query, Step, args};
@@ -283,6 +283,7 @@ macro_rules! user_columns {
          u.disabled_at, u.last_login_at"
     };
 }
+pub(crate) use user_columns;
 
 /// `INSERT INTO users` with every column, then `$tail` (an `ON CONFLICT` clause, or nothing);
 /// the arguments are [`new_user_args`].
@@ -296,6 +297,7 @@ macro_rules! insert_user {
         )
     };
 }
+pub(crate) use insert_user;
 
 /// The arguments of [`insert_user!`]. A user created disabled is disabled from its creation.
 pub(crate) fn new_user_args(new: &NewUser) -> [Arg<'_>; 9] {
@@ -335,7 +337,7 @@ static UPSERT_IDENTITY: Query = Query::new(
          updated_at = VALUES(updated_at)",
 );
 
-async fn upsert_identity(
+pub(crate) async fn upsert_identity(
     db: &mut dyn Exec,
     user: &UserId,
     identity: &Identity,
@@ -365,16 +367,17 @@ static LOCK_IDENTITY_OWNER: Query = Query::new(
 )
 .servers("SELECT user_id, unionid FROM identities WHERE appid = ? AND openid = ? FOR UPDATE");
 
-/// [`UserStore::bind_identity`]'s change, in the caller's unit: whether the binding is new or
-/// moved from another user (then its `identity.bound` is for the caller to write). Binding an
-/// identity to the user it already belongs to changes at most its unionid, and keeps
-/// `updated_at`, the time it was bound.
+/// [`UserStore::bind_identity`]'s change, in the caller's unit: the identity as now stored
+/// (its unionid kept if the call has none) when the binding is new or moved from another
+/// user, for the caller's `identity.bound`; `None` when it was bound to `user` already.
+/// Binding an identity to the user it already belongs to changes at most its unionid, and
+/// keeps `updated_at`, the time it was bound.
 pub(crate) async fn bind(
     db: &mut dyn Exec,
     user: &UserId,
     identity: &Identity,
     now: OffsetDateTime,
-) -> StoreResult<bool> {
+) -> StoreResult<Option<Identity>> {
     static RECORD_UNIONID: Query =
         Query::new("UPDATE identities SET unionid = ? WHERE appid = ? AND openid = ?");
     let key = args![identity.appid.as_str(), identity.openid.as_str()];
@@ -385,19 +388,23 @@ pub(crate) async fn bind(
     };
     let Some(mut owner) = owner else {
         upsert_identity(db, user, identity, now).await?;
-        return Ok(true);
+        return Ok(Some(identity.clone()));
     };
     let (owner, recorded) = (rows::user_id(&mut owner)?, owner.opt_text()?);
     if owner != *user {
         upsert_identity(db, user, identity, now).await?;
-        return Ok(true);
+        let mut stored = identity.clone();
+        if stored.unionid.is_none() {
+            stored.unionid = recorded.map(rows::id).transpose()?;
+        }
+        return Ok(Some(stored));
     }
     let unionid = identity.unionid.as_ref().map(UnionId::as_str);
     if unionid.is_some() && unionid != recorded.as_deref() {
         let args = args![unionid, identity.appid.as_str(), identity.openid.as_str()];
         db.execute(&RECORD_UNIONID, &args).await?;
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// A new current session_key for (appid, openid); the old one becomes `previous`. One
@@ -607,13 +614,11 @@ impl UserStore for SqlStore {
         let (user, identity) = (user.clone(), identity.clone());
         self.atomic("bind_identity", move |db| {
             Box::pin(async move {
-                if !bind(db, &user, &identity, now).await? {
+                let Some(bound) = bind(db, &user, &identity, now).await? else {
                     return Ok(Step::Keep(false));
-                }
-                let external_id = crate::outbox::external_id_of(db, &user).await?;
-                let bound = NewEvent::new(EventType::IdentityBound, &user, external_id.as_deref())
-                    .identity(&identity);
-                write_events(db, &[bound], now).await?;
+                };
+                let kind = EventType::IdentityBound;
+                insert_event(db, kind, &user, Some(&bound), None, now).await?;
                 Ok(Step::Keep(true))
             })
         })
@@ -816,12 +821,8 @@ impl SessionStore for SqlStore {
                 if let Some((family, first)) = &login.sign_in {
                     sign_in(db, family, first, login.at).await?;
                     if announce {
-                        let user = &family.user_id;
-                        let external_id = crate::outbox::external_id_of(db, user).await?;
-                        let event =
-                            NewEvent::new(EventType::UserSignedIn, user, external_id.as_deref())
-                                .identity(id);
-                        write_events(db, &[event], login.at).await?;
+                        let (kind, user) = (EventType::UserSignedIn, &family.user_id);
+                        insert_event(db, kind, user, Some(id), None, login.at).await?;
                     }
                 }
                 Ok(Step::Keep(()))
