@@ -3,7 +3,8 @@
 
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, FamilyId, OpenId, UnionId, UserId};
+use wxlogin_core::events::{EventQuery, EventRecord, EventStore};
+use wxlogin_core::ids::{AppId, ExternalId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
     FamilyRecord, Identity, LoginRecord, NewUser, RefreshRecord, RegisterOutcome, SessionRecord,
     TicketRecord, TokenStore, UserRecord, UserStore,
@@ -162,4 +163,56 @@ pub async fn user(store: &SqlStore, n: u8) -> UserId {
     registered(store, n, &identity("wx1", &format!("o-{n}"), None))
         .await
         .id
+}
+
+/// An external_id.
+pub fn external_id(raw: &str) -> ExternalId {
+    ExternalId::parse(raw).expect("external_id")
+}
+
+/// [`new_user`] with an external_id.
+pub fn new_user_with_external_id(n: u8, external: &str) -> NewUser {
+    let mut new = new_user(n);
+    new.user.external_id = Some(external_id(external));
+    new
+}
+
+/// Every stored event, oldest first, paged through `after` 1,000 at a time.
+pub async fn all_events(store: &SqlStore) -> Vec<EventRecord> {
+    let mut all: Vec<EventRecord> = Vec::new();
+    loop {
+        let query = EventQuery {
+            after: all.last().map(|e| e.id.clone()),
+            limit: 1000,
+            ..EventQuery::default()
+        };
+        let page = store
+            .events(&query)
+            .await
+            .expect("events")
+            .expect("after is known");
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+/// The events' types, in order: `["user.registered", "identity.bound", …]`.
+pub fn kinds(events: &[EventRecord]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+/// The events of `user`, oldest first.
+pub async fn events_of(store: &SqlStore, user: &UserId) -> Vec<EventRecord> {
+    let query = EventQuery {
+        user_id: Some(user.clone()),
+        limit: 1000,
+        ..EventQuery::default()
+    };
+    store
+        .events(&query)
+        .await
+        .expect("events")
+        .expect("no after")
 }
