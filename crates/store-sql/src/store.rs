@@ -77,8 +77,9 @@ enum Engine {
 }
 
 /// The durable stores on one SQL database. Implements [`UserStore`], [`SessionStore`],
-/// [`TokenStore`], [`KeyStore`] and [`Health`]; hold it as `Arc<SqlStore>` and coerce to the
-/// `Arc<dyn Port>` each use case wants.
+/// [`TokenStore`], [`KeyStore`] and [`Health`], and `AdminStore`, `AdminKeyStore` and
+/// `EventStore` (`wxlogin_core::admin`, `wxlogin_core::events`); hold it as `Arc<SqlStore>`
+/// and coerce to the `Arc<dyn Port>` each use case wants.
 ///
 /// `Debug` shows the backend and the URL with any password masked.
 pub struct SqlStore {
