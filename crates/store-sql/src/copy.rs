@@ -10,9 +10,13 @@
 //! depend on it).
 //!
 //! What is copied: every row of `users`, `identities`, `session_keys`, `refresh_families`,
-//! `refresh_tokens` and `signing_keys`; and the `registration_tickets` and `sessions` that have
+//! `refresh_tokens` and `signing_keys`; the `registration_tickets` and `sessions` that have
 //! not expired at `now` (an expired one can never be used again, and the hourly purge would
-//! delete it). Refresh tokens are copied whether expired or not: a family and its tokens go
+//! delete it); the accounts' `deleted_users` and `admin_keys`; the outbox (`events`, their
+//! `webhook_deliveries` and each endpoint's `webhook_cursors`, so that no event is delivered
+//! twice or missed after the move); and last the event counter (`event_seq`, one row that the
+//! target's migration created), so that the target numbers its next event after the source's
+//! last. Refresh tokens are copied whether expired or not: a family and its tokens go
 //! together, and the target's purge removes the expired ones as the source's would have.
 //!
 //! Why connections of its own rather than [`crate::SqlStore`]'s pool: the source is opened
@@ -42,8 +46,9 @@ use crate::redact::redact_url;
 use crate::rows::unix;
 use crate::store::{ConnectOptions, SqlStore};
 
-/// Rows read and written per statement. The widest table has 8 columns, so an `INSERT` binds at
-/// most 4,000 values: below every backend's limit (SQLite 32,766, PostgreSQL and MySQL 65,535).
+/// Rows read and written per statement. The widest table has 10 columns, so an `INSERT` binds
+/// at most 5,000 values: below every backend's limit (SQLite 32,766, PostgreSQL and MySQL
+/// 65,535).
 const PAGE: usize = 500;
 
 /// How long a connection waits for the database (pool acquire, SQLite's busy timeout).
@@ -74,7 +79,7 @@ struct Table {
 use Kind::{Bytes, Int, Text};
 
 /// The tables, in foreign-key order: a row's parent is always copied before it.
-const TABLES: [Table; 8] = [
+const TABLES: [Table; 13] = [
     Table {
         name: "users",
         columns: &[
@@ -84,6 +89,9 @@ const TABLES: [Table; 8] = [
             ("nickname", Text),
             ("avatar_url", Text),
             ("created_at", Int),
+            ("external_id", Text),
+            ("disabled_at", Int),
+            ("last_login_at", Int),
         ],
         key: 1,
         live_only: false,
@@ -177,11 +185,71 @@ const TABLES: [Table; 8] = [
         key: 1,
         live_only: true,
     },
+    Table {
+        name: "deleted_users",
+        columns: &[("id", Text), ("deleted_at", Int)],
+        key: 1,
+        live_only: false,
+    },
+    Table {
+        name: "admin_keys",
+        columns: &[
+            ("id", Text),
+            ("name", Text),
+            ("hash", Bytes),
+            ("scopes", Text),
+            ("created_at", Int),
+            ("revoked_at", Int),
+        ],
+        key: 1,
+        live_only: false,
+    },
+    Table {
+        name: "events",
+        columns: &[
+            ("seq", Int),
+            ("id", Text),
+            ("type", Text),
+            ("user_id", Text),
+            ("external_id", Text),
+            ("appid", Text),
+            ("openid", Text),
+            ("unionid", Text),
+            ("source", Text),
+            ("created_at", Int),
+        ],
+        key: 1,
+        live_only: false,
+    },
+    Table {
+        name: "webhook_deliveries",
+        columns: &[
+            ("endpoint", Text),
+            ("event_seq", Int),
+            ("status", Text),
+            ("attempts", Int),
+            ("next_attempt_at", Int),
+            ("last_error", Text),
+            ("updated_at", Int),
+        ],
+        key: 2,
+        live_only: false,
+    },
+    Table {
+        name: "webhook_cursors",
+        columns: &[("endpoint", Text), ("last_seq", Int)],
+        key: 1,
+        live_only: false,
+    },
 ];
+
+/// The one-row event counter: the target's migration created it (at 0), so its value is
+/// copied over it, after the tables; a target whose counter has moved is not empty.
+const COUNTER: &str = "event_seq";
 
 /// The names of the tables [`copy_data`] copies, in the order it copies them.
 pub fn tables() -> impl Iterator<Item = &'static str> {
-    TABLES.iter().map(|t| t.name)
+    TABLES.iter().map(|t| t.name).chain([COUNTER])
 }
 
 /// What [`copy_data`] copied: rows per table, in the order they were copied.
@@ -346,6 +414,9 @@ async fn copy_between(
             non_empty.push((table.name, rows));
         }
     }
+    if write.counter().await? != 0 {
+        non_empty.push((COUNTER, 1));
+    }
     if !non_empty.is_empty() {
         // Dropping `write` rolls back; it has only read.
         return Err(CopyError::TargetNotEmpty(non_empty));
@@ -374,6 +445,9 @@ async fn copy_between(
         tracing::debug!(table = table.name, rows = copied, "table copied");
         report.tables.push((table.name, copied));
     }
+    let counter = read.counter().await?;
+    write.set_counter(counter).await?;
+    report.tables.push((COUNTER, 1));
 
     write.commit().await?;
     read.commit().await?;
@@ -574,6 +648,25 @@ impl Tx {
         })
         .map_err(|e| db_err(&format!("counting the target's {}", table.name), e))?;
         Ok(u64::try_from(rows).unwrap_or(0))
+    }
+
+    /// The event counter's value (`event_seq.n`).
+    async fn counter(&mut self) -> Result<i64, CopyError> {
+        const SQL: &str = "SELECT n FROM event_seq WHERE id = 1";
+        let n = each_backend!(Tx, self, tx => {
+            sqlx::query_scalar::<_, i64>(SQL).fetch_one(&mut **tx).await
+        });
+        n.map_err(|e| CopyError::Store(db_err("reading the event counter", e)))
+    }
+
+    /// Sets the event counter to `n`.
+    async fn set_counter(&mut self, n: i64) -> Result<(), CopyError> {
+        let done = each_backend!(Tx, self, tx => {
+            let mut qb = QueryBuilder::new("UPDATE event_seq SET n = ");
+            qb.push_bind(n).push(" WHERE id = 1");
+            qb.build().execute(&mut **tx).await.map(drop)
+        });
+        done.map_err(|e| CopyError::Store(db_err("writing the event counter", e)))
     }
 
     /// Up to [`PAGE`] rows of `table` whose key comes after `after` (from the start if `None`),

@@ -2,9 +2,10 @@
 //! MySQL/MariaDB (sqlx), with each query written once.
 //!
 //! [`SqlStore`] implements every durable port of `wxlogin-core` ([`UserStore`],
-//! [`SessionStore`], [`TokenStore`], [`KeyStore`], [`Health`]) on one connection pool. The
-//! database URL's scheme picks the backend: `sqlite://path/to/file.db` or `sqlite::memory:`,
-//! `postgres://` (or `postgresql://`), and `mysql://` (or `mariadb://`).
+//! [`SessionStore`], [`TokenStore`], [`KeyStore`], [`Health`], and for the admin API, the
+//! outbox and webhooks [`AdminStore`], [`AdminKeyStore`], [`EventStore`]) on one connection
+//! pool. The database URL's scheme picks the backend: `sqlite://path/to/file.db` or
+//! `sqlite::memory:`, `postgres://` (or `postgresql://`), and `mysql://` (or `mariadb://`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), wxlogin_core::ports::StoreError> {
@@ -28,6 +29,10 @@
 //! * `sql`: the query layer's vocabulary: `Query` (text with `?` placeholders, and the few
 //!   per-dialect variants), `Arg`, `Row`, and `Exec`, what each engine implements.
 //! * `rows`: rows as read from any engine, to the ports' records.
+//! * `outbox`: events written in the unit that makes the change, numbered in commit order.
+//! * `admin`, `import`, `admin_keys`: [`AdminStore`] (users as an operator manages them; the
+//!   batch import on its own) and [`AdminKeyStore`].
+//! * `events`: [`EventStore`]: the outbox read back, webhook fan-out, claims and deliveries.
 //! * `errors`: sqlx errors to [`StoreError`] (`Unavailable` or `Other`).
 //! * `redact`: [`redact_url`], database URLs with their password masked, for `Debug` and logs.
 //! * `copy`: [`copy::copy_data`], every durable row from one database to another (`wxlogin copy-data`).
@@ -46,14 +51,22 @@
 //! [`KeyStore::insert_signing_key`]: wxlogin_core::ports::KeyStore::insert_signing_key
 //! [`Health`]: wxlogin_core::ports::Health
 //! [`StoreError`]: wxlogin_core::ports::StoreError
+//! [`AdminStore`]: wxlogin_core::admin::AdminStore
+//! [`AdminKeyStore`]: wxlogin_core::admin::AdminKeyStore
+//! [`EventStore`]: wxlogin_core::events::EventStore
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 compile_error!(
     "wxlogin-store-sql needs at least one backend feature: `sqlite`, `postgres` or `mysql`"
 );
 
+mod admin;
+mod admin_keys;
 pub mod copy;
 mod errors;
+mod events;
+mod import;
+mod outbox;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod pooled;
 mod redact;

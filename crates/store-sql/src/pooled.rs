@@ -92,6 +92,7 @@ macro_rules! bind_all {
         for arg in $args {
             query = match *arg {
                 Arg::Int(v) => query.bind(v),
+                Arg::OptInt(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
                 Arg::Bytes(v) => query.bind(v),
             };
@@ -115,7 +116,7 @@ macro_rules! exec_for {
                         .await;
                     match done {
                         Ok(done) => Ok(done.rows_affected()),
-                        Err(e) if duplicate_is_noop(q, &e) => Ok(0),
+                        Err(e) if duplicate_is_noop(q, $dialect, &e) => Ok(0),
                         Err(e) => Err(<$db as Server>::map_err(e)),
                     }
                 })
@@ -140,14 +141,15 @@ macro_rules! exec_for {
     };
 }
 
-/// Whether `err` is a duplicate on the key that `q` treats as a no-op (MySQL only).
-#[allow(unused_variables)]
-fn duplicate_is_noop(q: &Query, err: &sqlx::Error) -> bool {
-    #[cfg(feature = "mysql")]
-    if let Some(key) = q.duplicate_is_noop() {
-        return mysql::is_duplicate_on(err, key);
-    }
-    false
+/// Whether `err` is a duplicate on a key that `q` treats as a no-op in `dialect`.
+fn duplicate_is_noop(q: &Query, dialect: Dialect, err: &sqlx::Error) -> bool {
+    q.duplicate_is_noop(dialect).any(|key| match dialect {
+        #[cfg(feature = "mysql")]
+        Dialect::Mysql => mysql::is_duplicate_on(err, key),
+        #[cfg(feature = "postgres")]
+        Dialect::Postgres => postgres::is_duplicate_on(err, key),
+        _ => false,
+    })
 }
 
 /// How long [`connect`] waits, and how many connections it opens.
@@ -191,6 +193,17 @@ pub(crate) mod postgres {
             || code.starts_with("53")
             || code.starts_with("57")
             || matches!(code.as_ref(), "40001" | "40P01" | "55P03")
+    }
+
+    /// Whether `err` is a unique violation (SQLSTATE 23505) of the constraint or unique index
+    /// named `key`.
+    pub(super) fn is_duplicate_on(err: &sqlx::Error, key: &str) -> bool {
+        match err {
+            sqlx::Error::Database(db) => {
+                db.code().as_deref() == Some("23505") && db.constraint() == Some(key)
+            }
+            _ => false,
+        }
     }
 
     fn decode(row: &PgRow) -> StoreResult<Row> {

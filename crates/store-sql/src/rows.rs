@@ -5,8 +5,12 @@
 //! so "live at `now`" (`expires_at > now`) is decided on whole seconds.
 
 use time::OffsetDateTime;
+use wxlogin_core::admin::{AdminKeyRecord, Scope};
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, FamilyId, InvalidValue, OpenId, UnionId, UserId};
+use wxlogin_core::events::{DeliveryState, DeliveryStatus, EventRecord, EventType, UserSource};
+use wxlogin_core::ids::{
+    AppId, EventId, ExternalId, FamilyId, InvalidValue, OpenId, UnionId, UserId,
+};
 use wxlogin_core::ports::{
     FamilyRecord, Identity, IdentitySummary, SessionKeys, SessionRecord, SigningKeyRecord,
     StoreResult, TicketRecord, UserRecord,
@@ -20,11 +24,11 @@ pub(crate) fn unix(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 
-fn time(secs: i64) -> StoreResult<OffsetDateTime> {
+pub(crate) fn time(secs: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|_| corrupt("timestamp out of range"))
 }
 
-fn id<T: TryFrom<String, Error = InvalidValue>>(raw: String) -> StoreResult<T> {
+pub(crate) fn id<T: TryFrom<String, Error = InvalidValue>>(raw: String) -> StoreResult<T> {
     // InvalidValue names the kind of id, never the value.
     T::try_from(raw).map_err(|e| corrupt(&e.to_string()))
 }
@@ -43,7 +47,21 @@ pub(crate) fn identity(row: &mut Row) -> StoreResult<Identity> {
     })
 }
 
-/// `id, phone_sealed, nickname, avatar_url, created_at` of `users`.
+/// `appid, openid, unionid`, all NULL when a `LEFT JOIN` found no identity.
+pub(crate) fn opt_identity(row: &mut Row) -> StoreResult<Option<Identity>> {
+    let (appid, openid, unionid) = (row.opt_text()?, row.opt_text()?, row.opt_text()?);
+    match (appid, openid) {
+        (Some(appid), Some(openid)) => Ok(Some(Identity {
+            appid: id::<AppId>(appid)?,
+            openid: id::<OpenId>(openid)?,
+            unionid: unionid.map(id::<UnionId>).transpose()?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// `id, phone_sealed, nickname, avatar_url, created_at, external_id, disabled_at,
+/// last_login_at` of `users` (`user_columns!` in `store`).
 pub(crate) fn user(row: &mut Row) -> StoreResult<UserRecord> {
     Ok(UserRecord {
         id: id::<UserId>(row.text()?)?,
@@ -51,6 +69,9 @@ pub(crate) fn user(row: &mut Row) -> StoreResult<UserRecord> {
         nickname: row.opt_text()?,
         avatar_url: row.opt_text()?,
         created_at: time(row.int()?)?,
+        external_id: row.opt_text()?.map(id::<ExternalId>).transpose()?,
+        disabled: row.opt_int()?.is_some(),
+        last_login_at: row.opt_int()?.map(time).transpose()?,
     })
 }
 
@@ -124,4 +145,61 @@ pub(crate) fn signing_key(row: &mut Row) -> StoreResult<SigningKeyRecord> {
 /// A family id as stored.
 pub(crate) fn family_id(row: &mut Row) -> StoreResult<FamilyId> {
     id::<FamilyId>(row.text()?)
+}
+
+/// `seq, id, type, user_id, external_id, appid, openid, unionid, source, created_at` of
+/// `events` (`event_columns!` in `events`), with no deliveries yet.
+pub(crate) fn event(row: &mut Row) -> StoreResult<EventRecord> {
+    let seq = row.int()?;
+    let event_id = id::<EventId>(row.text()?)?;
+    let kind = EventType::parse(&row.text()?).ok_or_else(|| corrupt("unknown event type"))?;
+    Ok(EventRecord {
+        seq,
+        id: event_id,
+        kind,
+        user_id: id::<UserId>(row.text()?)?,
+        external_id: row.opt_text()?.map(id::<ExternalId>).transpose()?,
+        appid: row.opt_text()?.map(id::<AppId>).transpose()?,
+        openid: row.opt_text()?.map(id::<OpenId>).transpose()?,
+        unionid: row.opt_text()?.map(id::<UnionId>).transpose()?,
+        source: row
+            .opt_text()?
+            .map(|s| UserSource::parse(&s).ok_or_else(|| corrupt("unknown user source")))
+            .transpose()?,
+        at: time(row.int()?)?,
+        deliveries: Vec::new(),
+    })
+}
+
+/// `endpoint, status, attempts, next_attempt_at, last_error` of `webhook_deliveries`.
+pub(crate) fn delivery_state(row: &mut Row) -> StoreResult<DeliveryState> {
+    Ok(DeliveryState {
+        endpoint: row.text()?,
+        status: delivery_status(row.text()?)?,
+        attempts: u32::try_from(row.int()?).map_err(|_| corrupt("attempts out of range"))?,
+        next_attempt_at: row.opt_int()?.map(time).transpose()?,
+        last_error: row.opt_text()?,
+    })
+}
+
+fn delivery_status(raw: String) -> StoreResult<DeliveryStatus> {
+    DeliveryStatus::parse(&raw).ok_or_else(|| corrupt("unknown delivery status"))
+}
+
+/// `id, name, hash, scopes, created_at, revoked_at` of `admin_keys`. A scope this build does
+/// not know (written by a newer one) is left out: the key may do less, never more.
+pub(crate) fn admin_key(row: &mut Row) -> StoreResult<AdminKeyRecord> {
+    Ok(AdminKeyRecord {
+        id: row.text()?,
+        name: row.text()?,
+        hash: <[u8; 32]>::try_from(row.bytes()?).map_err(|_| corrupt("hash is not 32 bytes"))?,
+        scopes: row.text()?.split(' ').filter_map(Scope::parse).collect(),
+        created_at: time(row.int()?)?,
+        revoked_at: row.opt_int()?.map(time).transpose()?,
+    })
+}
+
+/// A user id as stored.
+pub(crate) fn user_id(row: &mut Row) -> StoreResult<UserId> {
+    id::<UserId>(row.text()?)
 }

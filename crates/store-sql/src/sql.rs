@@ -8,9 +8,10 @@
 //! thread or a reader connection (where every statement is synchronous and the future is
 //! ready at its first poll).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use wxlogin_core::ports::{StoreError, StoreResult};
 
@@ -32,14 +33,20 @@ pub(crate) enum Dialect {
 
 /// One statement, written once with `?` placeholders. PostgreSQL gets them numbered (`$1`…)
 /// once, on first use. `mysql` replaces the text where MySQL's syntax differs (upserts,
-/// `FOR UPDATE`, duplicate keys).
+/// `FOR UPDATE`, duplicate keys); `postgres` where PostgreSQL's differs from SQLite's (row
+/// locks: `FOR UPDATE`, `SKIP LOCKED`), and `servers` sets both at once.
 #[derive(Debug)]
 pub(crate) struct Query {
     text: &'static str,
     mysql: Option<&'static str>,
-    /// MySQL has no `ON CONFLICT (col) DO NOTHING`: a duplicate entry on this unique key
-    /// counts as "0 rows" instead of an error.
-    mysql_duplicate_is_noop: Option<&'static str>,
+    postgres: Option<&'static str>,
+    /// MySQL has no `ON CONFLICT (col) DO NOTHING`: a duplicate entry on one of these unique
+    /// keys counts as "0 rows" instead of an error.
+    mysql_duplicate_is_noop: &'static [&'static str],
+    /// An `UPDATE` that may hit these unique keys on a server (where a concurrent transaction
+    /// can commit the same value after the unit checked): "0 rows" instead of an error.
+    /// PostgreSQL has aborted the transaction by then, so the unit must end with `Step::Undo`.
+    server_duplicate_is_noop: &'static [&'static str],
     numbered: OnceLock<String>,
 }
 
@@ -49,7 +56,9 @@ impl Query {
         Self {
             text,
             mysql: None,
-            mysql_duplicate_is_noop: None,
+            postgres: None,
+            mysql_duplicate_is_noop: &[],
+            server_duplicate_is_noop: &[],
             numbered: OnceLock::new(),
         }
     }
@@ -60,15 +69,45 @@ impl Query {
         self
     }
 
-    /// On MySQL, a duplicate entry on unique key `key` affects 0 rows instead of failing.
-    pub(crate) const fn mysql_duplicate_is_noop(mut self, key: &'static str) -> Self {
-        self.mysql_duplicate_is_noop = Some(key);
+    /// PostgreSQL's text for the same statement, with the same arguments (`?` placeholders).
+    pub(crate) const fn postgres(mut self, text: &'static str) -> Self {
+        self.postgres = Some(text);
         self
     }
 
-    /// The unique key whose duplicates are no-ops on MySQL.
-    pub(crate) fn duplicate_is_noop(&self) -> Option<&'static str> {
-        self.mysql_duplicate_is_noop
+    /// The text for both servers (PostgreSQL and MySQL), where only SQLite differs: row
+    /// locks, which SQLite's single writer does not need (and has no syntax for).
+    pub(crate) const fn servers(self, text: &'static str) -> Self {
+        self.mysql(text).postgres(text)
+    }
+
+    /// On MySQL, a duplicate entry on one of the unique keys `keys` affects 0 rows instead of
+    /// failing.
+    pub(crate) const fn mysql_duplicate_is_noop(mut self, keys: &'static [&'static str]) -> Self {
+        self.mysql_duplicate_is_noop = keys;
+        self
+    }
+
+    /// On PostgreSQL and MySQL, a duplicate on one of the unique keys (index or constraint
+    /// names) `keys` affects 0 rows instead of failing; the unit must then undo (PostgreSQL
+    /// has aborted the transaction). SQLite's single writer makes a check before the write
+    /// final, so there a duplicate stays an error.
+    pub(crate) const fn server_duplicate_is_noop(mut self, keys: &'static [&'static str]) -> Self {
+        self.server_duplicate_is_noop = keys;
+        self
+    }
+
+    /// The unique keys whose duplicates are no-ops in `dialect`.
+    pub(crate) fn duplicate_is_noop(&self, dialect: Dialect) -> impl Iterator<Item = &'static str> {
+        let mysql_only = match dialect {
+            Dialect::Mysql => self.mysql_duplicate_is_noop,
+            Dialect::Postgres | Dialect::Sqlite => &[],
+        };
+        let servers = match dialect {
+            Dialect::Mysql | Dialect::Postgres => self.server_duplicate_is_noop,
+            Dialect::Sqlite => &[],
+        };
+        mysql_only.iter().chain(servers).copied()
     }
 
     /// The text to send in `dialect`.
@@ -76,9 +115,36 @@ impl Query {
         match dialect {
             Dialect::Sqlite => self.text,
             Dialect::Mysql => self.mysql.unwrap_or(self.text),
-            Dialect::Postgres => self.numbered.get_or_init(|| number_placeholders(self.text)),
+            Dialect::Postgres => self
+                .numbered
+                .get_or_init(|| number_placeholders(self.postgres.unwrap_or(self.text))),
         }
     }
+}
+
+/// A statement composed at run time from a fixed set of clauses (the filters of a search):
+/// made once per distinct text and kept for the life of the process, as a `static` would be.
+/// The caller guarantees the set of texts is small (a few dozen), since each one stays.
+/// `mysql` is MySQL's text where it differs.
+pub(crate) fn composed(text: String, mysql: Option<String>) -> &'static Query {
+    type Cache = Mutex<HashMap<(String, Option<String>), &'static Query>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Cache::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let key = (text, mysql);
+    if let Some(query) = cache.get(&key) {
+        return query;
+    }
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+    let mut query = Query::new(leak(&key.0));
+    if let Some(mysql) = &key.1 {
+        query = query.mysql(leak(mysql));
+    }
+    let query: &'static Query = Box::leak(Box::new(query));
+    cache.insert(key, query);
+    query
 }
 
 /// `?` placeholders to PostgreSQL's `$1, $2, …`. Written by hand because it is five lines:
@@ -104,6 +170,8 @@ fn number_placeholders(text: &str) -> String {
 pub(crate) enum Arg<'a> {
     /// A 64-bit integer.
     Int(i64),
+    /// A 64-bit integer, or a NULL of integer type.
+    OptInt(Option<i64>),
     /// Text, or a NULL of text type.
     Text(Option<&'a str>),
     /// Bytes, or a NULL of binary type.
@@ -137,6 +205,12 @@ impl<'a> From<Option<&'a [u8]>> for Arg<'a> {
 impl From<i64> for Arg<'_> {
     fn from(v: i64) -> Self {
         Self::Int(v)
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Self::OptInt(v)
     }
 }
 

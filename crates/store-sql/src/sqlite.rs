@@ -45,8 +45,9 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// Most units in one group transaction: bounds how long the first caller of a group waits.
 const MAX_GROUP: usize = 512;
 
-/// Prepared statements kept per connection (every query the stores have, with room).
-const STATEMENT_CACHE: usize = 64;
+/// Prepared statements kept per connection (every query the stores have, with room for the
+/// composed searches).
+const STATEMENT_CACHE: usize = 256;
 
 /// A unit for the writer thread: runs on the writer's connection inside the group
 /// transaction, and is answered after the commit.
@@ -213,7 +214,7 @@ impl Readers {
         .map_err(map_err)?;
         conn.busy_timeout(self.busy_timeout).map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        conn.execute_batch("PRAGMA query_only = ON")
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA case_sensitive_like = ON")
             .map_err(map_err)?;
         Ok(conn)
     }
@@ -388,12 +389,16 @@ impl Drop for SqliteEngine {
     }
 }
 
-/// Per-connection settings of the writer.
+/// Per-connection settings of the writer. `case_sensitive_like` (readers set it too): `LIKE`
+/// folds ASCII case by default on SQLite only; PostgreSQL's and MySQL's (binary collation)
+/// do not, and the admin search's nickname filter must match the same users everywhere.
 fn setup(conn: &Connection, busy_timeout: Duration) -> StoreResult<()> {
     conn.busy_timeout(busy_timeout).map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL")
-        .map_err(map_err)
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA case_sensitive_like = ON",
+    )
+    .map_err(map_err)
 }
 
 /// Switches the database file to WAL. The journal mode is stored in the file, so once is
@@ -493,10 +498,10 @@ struct SqliteExec<'c>(&'c mut Connection);
 impl ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(match *self {
-            Arg::Int(v) => ValueRef::Integer(v),
+            Arg::Int(v) | Arg::OptInt(Some(v)) => ValueRef::Integer(v),
             Arg::Text(Some(v)) => ValueRef::Text(v.as_bytes()),
             Arg::Bytes(Some(v)) => ValueRef::Blob(v),
-            Arg::Text(None) | Arg::Bytes(None) => ValueRef::Null,
+            Arg::Text(None) | Arg::Bytes(None) | Arg::OptInt(None) => ValueRef::Null,
         }))
     }
 }

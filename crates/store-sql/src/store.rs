@@ -13,16 +13,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, FamilyId, OpenId, UnionId, UserId};
+use wxlogin_core::events::EventType;
+use wxlogin_core::ids::{AppId, ExternalId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
     FamilyRecord, Health, Identity, IdentitySummary, KeyStore, LoginRecord, NewUser, RefreshRecord,
     RegisterOutcome, RotateOutcome, SessionKeys, SessionRecord, SessionStore, SigningKeyRecord,
     StoreError, StoreResult, TicketRecord, TokenStore, UserRecord, UserStore,
 };
 
+use crate::outbox::{NewEvent, insert_event, write_events};
 use crate::redact::redact_url;
 use crate::rows::{self, unix};
-use crate::sql::{BoxFuture, Exec, Query, Step, args};
+use crate::sql::{Arg, BoxFuture, Exec, Query, Step, args};
 
 /// How to connect. Build it from [`ConnectOptions::default`] and change what you need:
 /// `ConnectOptions { max_connections: 16, ..ConnectOptions::default() }`.
@@ -75,8 +77,9 @@ enum Engine {
 }
 
 /// The durable stores on one SQL database. Implements [`UserStore`], [`SessionStore`],
-/// [`TokenStore`], [`KeyStore`] and [`Health`]; hold it as `Arc<SqlStore>` and coerce to the
-/// `Arc<dyn Port>` each use case wants.
+/// [`TokenStore`], [`KeyStore`] and [`Health`], and `AdminStore`, `AdminKeyStore` and
+/// `EventStore` (`wxlogin_core::admin`, `wxlogin_core::events`); hold it as `Arc<SqlStore>`
+/// and coerce to the `Arc<dyn Port>` each use case wants.
 ///
 /// `Debug` shows the backend and the URL with any password masked.
 pub struct SqlStore {
@@ -187,12 +190,12 @@ impl SqlStore {
         }
     }
 
-    fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         self.backend_name() == "postgres"
     }
 
     /// Runs a read.
-    async fn read<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    pub(crate) async fn read<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'a> FnOnce(&'a mut dyn Exec) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
@@ -208,7 +211,7 @@ impl SqlStore {
     }
 
     /// Runs a write of one statement (atomic by itself).
-    async fn write<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    pub(crate) async fn write<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'a> FnOnce(&'a mut dyn Exec) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
@@ -229,7 +232,7 @@ impl SqlStore {
     }
 
     /// Runs several statements, all or nothing.
-    async fn atomic<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    pub(crate) async fn atomic<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'a> FnOnce(&'a mut dyn Exec) -> BoxFuture<'a, StoreResult<Step<T>>> + Send + 'static,
@@ -277,8 +280,41 @@ impl SqlStore {
 /// The columns [`rows::user`] reads, of `users u`.
 macro_rules! user_columns {
     () => {
-        "u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at"
+        "u.id, u.phone_sealed, u.nickname, u.avatar_url, u.created_at, u.external_id, \
+         u.disabled_at, u.last_login_at"
     };
+}
+pub(crate) use user_columns;
+
+/// `INSERT INTO users` with every column, then `$tail` (an `ON CONFLICT` clause, or nothing);
+/// the arguments are [`new_user_args`].
+macro_rules! insert_user {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO users (id, phone_hash, phone_sealed, nickname, avatar_url, created_at,
+                                external_id, disabled_at, last_login_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            $tail
+        )
+    };
+}
+pub(crate) use insert_user;
+
+/// The arguments of [`insert_user!`]. A user created disabled is disabled from its creation.
+pub(crate) fn new_user_args(new: &NewUser) -> [Arg<'_>; 9] {
+    let u = &new.user;
+    let created_at = unix(u.created_at);
+    args![
+        u.id.as_str(),
+        new.phone_hash.as_slice(),
+        u.phone_sealed.as_slice(),
+        u.nickname.as_deref(),
+        u.avatar_url.as_deref(),
+        created_at,
+        u.external_id.as_ref().map(ExternalId::as_str),
+        u.disabled.then_some(created_at),
+        u.last_login_at.map(unix),
+    ]
 }
 
 /// Binds (appid, openid) to a user, moving it from any other; a known unionid is kept when
@@ -302,7 +338,7 @@ static UPSERT_IDENTITY: Query = Query::new(
          updated_at = VALUES(updated_at)",
 );
 
-async fn upsert_identity(
+pub(crate) async fn upsert_identity(
     db: &mut dyn Exec,
     user: &UserId,
     identity: &Identity,
@@ -319,6 +355,57 @@ async fn upsert_identity(
     ];
     db.execute(&UPSERT_IDENTITY, &args).await?;
     Ok(())
+}
+
+/// Who (appid, openid) is bound to, and the unionid it records. The plain read comes first:
+/// on MySQL a locking read of a row that does not exist locks the gap before it, and two
+/// units binding one new identity would then deadlock on their inserts.
+static IDENTITY_OWNER: Query =
+    Query::new("SELECT user_id, unionid FROM identities WHERE appid = ? AND openid = ?");
+/// The same, locking the row until the unit ends (the servers; SQLite's writer is alone).
+static LOCK_IDENTITY_OWNER: Query = Query::new(
+    "SELECT user_id, unionid FROM identities WHERE appid = ? AND openid = ?",
+)
+.servers("SELECT user_id, unionid FROM identities WHERE appid = ? AND openid = ? FOR UPDATE");
+
+/// [`UserStore::bind_identity`]'s change, in the caller's unit: the identity as now stored
+/// (its unionid kept if the call has none) when the binding is new or moved from another
+/// user, for the caller's `identity.bound`; `None` when it was bound to `user` already.
+/// Binding an identity to the user it already belongs to changes at most its unionid, and
+/// keeps `updated_at`, the time it was bound.
+pub(crate) async fn bind(
+    db: &mut dyn Exec,
+    user: &UserId,
+    identity: &Identity,
+    now: OffsetDateTime,
+) -> StoreResult<Option<Identity>> {
+    static RECORD_UNIONID: Query =
+        Query::new("UPDATE identities SET unionid = ? WHERE appid = ? AND openid = ?");
+    let key = args![identity.appid.as_str(), identity.openid.as_str()];
+    let owner = match db.fetch_optional(&IDENTITY_OWNER, &key).await? {
+        // Unbound: the upsert binds it (or moves it from whoever bound it meanwhile).
+        None => None,
+        Some(_) => db.fetch_optional(&LOCK_IDENTITY_OWNER, &key).await?,
+    };
+    let Some(mut owner) = owner else {
+        upsert_identity(db, user, identity, now).await?;
+        return Ok(Some(identity.clone()));
+    };
+    let (owner, recorded) = (rows::user_id(&mut owner)?, owner.opt_text()?);
+    if owner != *user {
+        upsert_identity(db, user, identity, now).await?;
+        let mut stored = identity.clone();
+        if stored.unionid.is_none() {
+            stored.unionid = recorded.map(rows::id).transpose()?;
+        }
+        return Ok(Some(stored));
+    }
+    let unionid = identity.unionid.as_ref().map(UnionId::as_str);
+    if unionid.is_some() && unionid != recorded.as_deref() {
+        let args = args![unionid, identity.appid.as_str(), identity.openid.as_str()];
+        db.execute(&RECORD_UNIONID, &args).await?;
+    }
+    Ok(None)
 }
 
 /// A new current session_key for (appid, openid); the old one becomes `previous`. One
@@ -408,6 +495,22 @@ async fn insert_family(
     ];
     db.execute(&INSERT, &args).await?;
     insert_token(db, &family.id, first).await
+}
+
+/// A sign-in, in the caller's unit: the user's `last_login_at` becomes `at`, then the new
+/// family and its first token. The user's row comes first: on MySQL the family's foreign-key
+/// check takes a shared lock on it, and two sign-ins of one user that both held that lock and
+/// then wanted to update the row would deadlock.
+async fn sign_in(
+    db: &mut dyn Exec,
+    family: &FamilyRecord,
+    first: &RefreshRecord,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    static TOUCH: Query = Query::new("UPDATE users SET last_login_at = ? WHERE id = ?");
+    db.execute(&TOUCH, &args![unix(at), family.user_id.as_str()])
+        .await?;
+    insert_family(db, family, first).await
 }
 
 /// The first user among `rows`.
@@ -508,10 +611,17 @@ impl UserStore for SqlStore {
         user: &UserId,
         identity: &Identity,
         now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let (user, identity) = (user.clone(), identity.clone());
-        self.write("bind_identity", move |db| {
-            Box::pin(async move { upsert_identity(db, &user, &identity, now).await })
+        self.atomic("bind_identity", move |db| {
+            Box::pin(async move {
+                let Some(bound) = bind(db, &user, &identity, now).await? else {
+                    return Ok(Step::Keep(false));
+                };
+                let kind = EventType::IdentityBound;
+                insert_event(db, kind, &user, Some(&bound), None, now).await?;
+                Ok(Step::Keep(true))
+            })
         })
         .await
     }
@@ -647,17 +757,11 @@ impl UserStore for SqlStore {
             "UPDATE registration_tickets SET used_at = ?
              WHERE hash = ? AND used_at IS NULL AND expires_at > ? AND appid = ? AND openid = ?",
         );
-        // Only a taken phone means "taken"; a taken id stays an error (a bug).
-        static INSERT_USER: Query = Query::new(
-            "INSERT INTO users (id, phone_hash, phone_sealed, nickname, avatar_url, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (phone_hash) DO NOTHING",
-        )
-        .mysql(
-            "INSERT INTO users (id, phone_hash, phone_sealed, nickname, avatar_url, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .mysql_duplicate_is_noop("users_phone_hash");
+        // Only a taken phone means "taken"; a taken id or external_id stays an error.
+        static INSERT_USER: Query =
+            Query::new(insert_user!(" ON CONFLICT (phone_hash) DO NOTHING"))
+                .mysql(insert_user!(""))
+                .mysql_duplicate_is_noop(&["users_phone_hash"]);
         let (ticket, identity) = (*ticket, identity.clone());
         self.atomic("register", move |db| {
             Box::pin(async move {
@@ -671,20 +775,20 @@ impl UserStore for SqlStore {
                 if db.execute(&CONSUME, &consume).await? == 0 {
                     return Ok(Step::Keep(RegisterOutcome::TicketInvalid));
                 }
-                let record = user.user;
-                let insert = args![
-                    record.id.as_str(),
-                    user.phone_hash.as_slice(),
-                    record.phone_sealed.as_slice(),
-                    record.nickname.as_deref(),
-                    record.avatar_url.as_deref(),
-                    unix(record.created_at),
-                ];
-                if db.execute(&INSERT_USER, &insert).await? == 0 {
+                if db.execute(&INSERT_USER, &new_user_args(&user)).await? == 0 {
                     // Undo the ticket's consumption too: the caller may offer another way in.
                     return Ok(Step::Undo(RegisterOutcome::PhoneTaken));
                 }
+                let record = user.user;
                 upsert_identity(db, &record.id, &identity, now).await?;
+                let external_id = record.external_id.as_ref().map(ExternalId::as_str);
+                let events = [
+                    NewEvent::new(EventType::UserRegistered, &record.id, external_id)
+                        .identity(&identity),
+                    NewEvent::new(EventType::IdentityBound, &record.id, external_id)
+                        .identity(&identity),
+                ];
+                write_events(db, &events, now).await?;
                 Ok(Step::Keep(RegisterOutcome::Created(record)))
             })
         })
@@ -696,7 +800,8 @@ impl UserStore for SqlStore {
 impl SessionStore for SqlStore {
     async fn record_login(&self, login: &LoginRecord) -> StoreResult<()> {
         let login = login.clone();
-        if self.is_postgres() && login.session.is_some() {
+        let announce = login.announce && login.sign_in.is_some();
+        if self.is_postgres() && login.session.is_some() && !announce {
             // One statement, so one round trip and no BEGIN/COMMIT.
             return self
                 .write("record_login", move |db| {
@@ -705,8 +810,8 @@ impl SessionStore for SqlStore {
                 .await;
         }
         // One unit: one commit per login. The session_keys row is written first, as every
-        // login writes it: concurrent logins of one identity queue on it in the same order,
-        // and the other rows are new, so no deadlock.
+        // login writes it: concurrent logins of one identity queue on it in the same order;
+        // then the user's row (`sign_in`), then new rows, and the event last.
         self.atomic("record_login", move |db| {
             Box::pin(async move {
                 let id = &login.identity;
@@ -715,7 +820,11 @@ impl SessionStore for SqlStore {
                     insert_session(db, session).await?;
                 }
                 if let Some((family, first)) = &login.sign_in {
-                    insert_family(db, family, first).await?;
+                    sign_in(db, family, first, login.at).await?;
+                    if announce {
+                        let (kind, user) = (EventType::UserSignedIn, &family.user_id);
+                        insert_event(db, kind, user, Some(id), None, login.at).await?;
+                    }
                 }
                 Ok(Step::Keep(()))
             })
@@ -768,10 +877,38 @@ impl SessionStore for SqlStore {
 
 #[async_trait]
 impl TokenStore for SqlStore {
-    async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
+    async fn create_family(
+        &self,
+        family: &FamilyRecord,
+        first: &RefreshRecord,
+        announce: bool,
+    ) -> StoreResult<()> {
+        // The identity `user.signed_in` names: the user's in the family's app, as
+        // `identity_in_app` reads it.
+        static SIGNED_IN_AS: Query = Query::new(
+            "SELECT u.external_id, i.appid, i.openid, i.unionid
+             FROM users u LEFT JOIN identities i ON i.user_id = u.id AND i.appid = ?
+             WHERE u.id = ?
+             ORDER BY i.created_at DESC, i.openid LIMIT 1",
+        );
         let (family, first) = (family.clone(), first.clone());
         self.atomic("create_family", move |db| {
-            Box::pin(async move { insert_family(db, &family, &first).await.map(Step::Keep) })
+            Box::pin(async move {
+                sign_in(db, &family, &first, family.created_at).await?;
+                if announce {
+                    let args = args![family.appid.as_str(), family.user_id.as_str()];
+                    let mut row = db.fetch_one(&SIGNED_IN_AS, &args).await?;
+                    let external_id = row.opt_text()?;
+                    let mut event = NewEvent::new(
+                        EventType::UserSignedIn,
+                        &family.user_id,
+                        external_id.as_deref(),
+                    );
+                    event.identity = rows::opt_identity(&mut row)?;
+                    write_events(db, &[event], family.created_at).await?;
+                }
+                Ok(Step::Keep(()))
+            })
         })
         .await
     }
@@ -785,11 +922,13 @@ impl TokenStore for SqlStore {
         // The conditional UPDATE decides: of N concurrent calls, the first marks the token
         // used; each later one runs after it (SQLite: the writer runs units one at a time) or
         // waits for its row lock and then finds it used (servers), and changes nothing.
+        // A disabled user's tokens do not rotate: the unit below says `UserDisabled`.
         static USE: Query = Query::new(
             "UPDATE refresh_tokens SET used_at = ?
              WHERE hash = ? AND used_at IS NULL AND expires_at > ?
-               AND EXISTS (SELECT 1 FROM refresh_families f
-                           WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)",
+               AND EXISTS (SELECT 1 FROM refresh_families f JOIN users u ON u.id = f.user_id
+                           WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL
+                             AND u.disabled_at IS NULL)",
         );
         static FAMILY: Query = Query::new(
             "SELECT f.id, f.user_id, f.appid, f.created_at
@@ -799,17 +938,19 @@ impl TokenStore for SqlStore {
         // Not live: why. MySQL: FOR UPDATE reads the latest committed rows, not the
         // transaction's snapshot, and holds the family row we may revoke next.
         static STATE: Query = Query::new(
-            "SELECT t.used_at, f.revoked_at, t.family_id
+            "SELECT t.used_at, f.revoked_at, t.family_id, f.user_id, u.disabled_at, u.external_id
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+             JOIN users u ON u.id = f.user_id
              WHERE t.hash = ?",
         )
         .mysql(
-            "SELECT t.used_at, f.revoked_at, t.family_id
+            "SELECT t.used_at, f.revoked_at, t.family_id, f.user_id, u.disabled_at, u.external_id
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+             JOIN users u ON u.id = f.user_id
              WHERE t.hash = ? FOR UPDATE",
         );
         let (presented, new) = (*presented, new.clone());
-        let now = unix(now);
+        let (at, now) = (now, unix(now));
         if self.is_postgres() {
             // The common case in one statement: the token rotates. Otherwise (reuse, unknown)
             // the unit below says why, in a transaction.
@@ -838,6 +979,12 @@ impl TokenStore for SqlStore {
                 };
                 let (used_at, revoked_at) = (state.opt_int()?, state.opt_int()?);
                 let family_id = rows::family_id(&mut state)?;
+                let user = rows::user_id(&mut state)?;
+                let (disabled_at, external_id) = (state.opt_int()?, state.opt_text()?);
+                if disabled_at.is_some() {
+                    // Known, whatever its state: the user's being disabled is the answer.
+                    return Ok(Step::Keep(RotateOutcome::UserDisabled));
+                }
                 if used_at.is_none() || revoked_at.is_some() {
                     // Unknown, expired and unused, or its family is already revoked.
                     return Ok(Step::Keep(RotateOutcome::Invalid));
@@ -849,11 +996,13 @@ impl TokenStore for SqlStore {
                 let revoked = db
                     .execute(&REVOKE_FAMILY, &args![now, family_id.as_str()])
                     .await?;
-                Ok(Step::Keep(if revoked == 1 {
-                    RotateOutcome::Reused { family_id }
-                } else {
-                    RotateOutcome::Invalid
-                }))
+                if revoked != 1 {
+                    return Ok(Step::Keep(RotateOutcome::Invalid));
+                }
+                let reused =
+                    NewEvent::new(EventType::RefreshTokenReused, &user, external_id.as_deref());
+                write_events(db, &[reused], at).await?;
+                Ok(Step::Keep(RotateOutcome::Reused { family_id }))
             })
         })
         .await
@@ -935,6 +1084,8 @@ async fn pg_record_login(db: &mut dyn Exec, login: &LoginRecord) -> StoreResult<
         key_and_session!(),
         ", f AS (
              INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES (?, ?, ?, ?)
+         ), u AS (
+             UPDATE users SET last_login_at = ? WHERE id = ?
          )
          INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at)
          VALUES (?, ?, ?, ?)"
@@ -965,6 +1116,8 @@ async fn pg_record_login(db: &mut dyn Exec, login: &LoginRecord) -> StoreResult<
                 family.user_id.as_str(),
                 family.appid.as_str(),
                 unix(family.created_at),
+                unix(login.at),
+                family.user_id.as_str(),
                 first.hash.0.as_slice(),
                 family.id.as_str(),
                 unix(first.created_at),
@@ -987,8 +1140,9 @@ async fn pg_rotate_refresh(
         "WITH used AS (
              UPDATE refresh_tokens SET used_at = ?
              WHERE hash = ? AND used_at IS NULL AND expires_at > ?
-               AND EXISTS (SELECT 1 FROM refresh_families f
-                           WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)
+               AND EXISTS (SELECT 1 FROM refresh_families f JOIN users u ON u.id = f.user_id
+                           WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL
+                             AND u.disabled_at IS NULL)
              RETURNING family_id
          ), added AS (
              INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at)
@@ -1045,7 +1199,7 @@ impl KeyStore for SqlStore {
             "INSERT INTO signing_keys (kid, generation, public_key, private_sealed, created_at)
              VALUES (?, ?, ?, ?, ?)",
         )
-        .mysql_duplicate_is_noop("signing_keys_generation");
+        .mysql_duplicate_is_noop(&["signing_keys_generation"]);
         let k = key.clone();
         self.write("insert_signing_key", move |db| {
             Box::pin(async move {

@@ -3,7 +3,8 @@
 
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
-use wxlogin_core::ids::{AppId, FamilyId, OpenId, UnionId, UserId};
+use wxlogin_core::events::{EventQuery, EventRecord, EventStore};
+use wxlogin_core::ids::{AppId, ExternalId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
     FamilyRecord, Identity, LoginRecord, NewUser, RefreshRecord, RegisterOutcome, SessionRecord,
     TicketRecord, TokenStore, UserRecord, UserStore,
@@ -60,6 +61,9 @@ pub fn new_user(n: u8) -> NewUser {
         nickname: Some(format!("user {n}")),
         avatar_url: None,
         created_at: at(0),
+        external_id: None,
+        disabled: false,
+        last_login_at: None,
     };
     NewUser {
         user,
@@ -118,6 +122,7 @@ pub fn key_login(app: &str, open: &str, key: &[u8], t: OffsetDateTime) -> LoginR
         sealed_key: key.to_vec(),
         session: None,
         sign_in: None,
+        announce: false,
     }
 }
 
@@ -134,6 +139,7 @@ pub fn session_login(session: &SessionRecord, key: &[u8]) -> LoginRecord {
         sealed_key: key.to_vec(),
         session: Some(session.clone()),
         sign_in: None,
+        announce: false,
     }
 }
 
@@ -146,7 +152,7 @@ pub async fn family(store: &SqlStore, user: &UserId, id: &str, first: &str) -> F
         created_at: at(0),
     };
     store
-        .create_family(&family, &refresh(first, 1000))
+        .create_family(&family, &refresh(first, 1000), false)
         .await
         .expect("create_family");
     family
@@ -157,4 +163,56 @@ pub async fn user(store: &SqlStore, n: u8) -> UserId {
     registered(store, n, &identity("wx1", &format!("o-{n}"), None))
         .await
         .id
+}
+
+/// An external_id.
+pub fn external_id(raw: &str) -> ExternalId {
+    ExternalId::parse(raw).expect("external_id")
+}
+
+/// [`new_user`] with an external_id.
+pub fn new_user_with_external_id(n: u8, external: &str) -> NewUser {
+    let mut new = new_user(n);
+    new.user.external_id = Some(external_id(external));
+    new
+}
+
+/// Every stored event, oldest first, paged through `after` 1,000 at a time.
+pub async fn all_events(store: &SqlStore) -> Vec<EventRecord> {
+    let mut all: Vec<EventRecord> = Vec::new();
+    loop {
+        let query = EventQuery {
+            after: all.last().map(|e| e.id.clone()),
+            limit: 1000,
+            ..EventQuery::default()
+        };
+        let page = store
+            .events(&query)
+            .await
+            .expect("events")
+            .expect("after is known");
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+/// The events' types, in order: `["user.registered", "identity.bound", …]`.
+pub fn kinds(events: &[EventRecord]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+/// The events of `user`, oldest first.
+pub async fn events_of(store: &SqlStore, user: &UserId) -> Vec<EventRecord> {
+    let query = EventQuery {
+        user_id: Some(user.clone()),
+        limit: 1000,
+        ..EventQuery::default()
+    };
+    store
+        .events(&query)
+        .await
+        .expect("events")
+        .expect("no after")
 }

@@ -8,7 +8,15 @@
 // Test code: a panic is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
+use wxlogin_core::admin::{
+    AdminKeyRecord, AdminKeyStore, AdminStore, CreateOutcome, Scope, UserChange,
+};
+use wxlogin_core::events::{
+    DeliveryResult, EventRecord, EventStore, EventType, Subscription, UserSource,
+};
 use wxlogin_core::ports::{
     KeyStore, RotateOutcome, SessionRecord, SessionStore, SigningKeyRecord, TicketRecord,
     TokenStore, UserRecord, UserStore,
@@ -17,8 +25,9 @@ use wxlogin_store_sql::SqlStore;
 use wxlogin_store_sql::copy::{CopyError, copy_data, tables};
 use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{
-    appid, at, fam, family, h, identity, key_login, openid, phone_hash, refresh, registered,
-    session_login, ticket, unionid,
+    all_events, appid, at, external_id, fam, family, h, identity, key_login,
+    new_user_with_external_id, openid, phone_hash, refresh, registered, session_login, ticket,
+    unionid,
 };
 
 /// When the copy runs: after everything [`fill`] wrote, before the live ticket and session
@@ -33,11 +42,27 @@ struct Filled {
     bob: UserRecord,
 }
 
+/// The webhook endpoint [`fill`] fans out to.
+fn hook() -> Subscription {
+    let types = EventType::ALL
+        .into_iter()
+        .filter(|t| t.in_wildcard())
+        .collect();
+    Subscription {
+        endpoint: "hook".to_owned(),
+        types,
+    }
+}
+
 /// A small deployment, written through the ports: two users (one with an identity in a second
-/// app and a unionid, one without), session keys (one with a previous key), a family with a
-/// used and a live token, a revoked family, two signing keys, a live and an expired ticket, a
-/// live and an expired session.
+/// app, a unionid, an external_id and a nickname changed by an operator, one without), session
+/// keys (one with a previous key), a family with a used and a live token, a revoked family,
+/// two signing keys, a live and an expired ticket, a live and an expired session; a deleted
+/// user, a live and a revoked admin key, and the events of it all with their deliveries to one
+/// endpoint: delivered, dead, leased and pending.
 async fn fill(store: &SqlStore) -> Filled {
+    // The endpoint's cursor, before the first event: it receives every one.
+    store.fan_out(&[hook()], at(0), 100).await.unwrap();
     let alice = registered(store, 1, &identity("wx1", "o-alice", Some("u-alice"))).await;
     let bob = registered(store, 2, &identity("wx1", "o-bob", None)).await;
     store
@@ -94,6 +119,58 @@ async fn fill(store: &SqlStore) -> Filled {
         .await
         .unwrap();
 
+    let change = UserChange {
+        nickname: Some(Some("Alice".to_owned())),
+        external_id: Some(Some(external_id("crm-alice"))),
+        ..UserChange::default()
+    };
+    store.update_user(&alice.id, &change, at(40)).await.unwrap();
+    let carol = store
+        .create_user(
+            new_user_with_external_id(3, "crm-carol"),
+            &identity("wx1", "o-carol-2", None),
+            UserSource::Lookup,
+            at(41),
+        )
+        .await
+        .unwrap();
+    let CreateOutcome::Created(carol) = carol else {
+        panic!("{carol:?}")
+    };
+    store.delete_user(&carol.id, at(42)).await.unwrap().unwrap();
+    for (n, name, revoked) in [(1u8, "ops", true), (2, "ops", false)] {
+        let key = AdminKeyRecord {
+            id: format!("key-{n}"),
+            name: name.to_owned(),
+            hash: [n; 32],
+            scopes: vec![Scope::UsersRead, Scope::EventsRead],
+            created_at: at(i64::from(n)),
+            revoked_at: None,
+        };
+        assert!(store.insert_admin_key(&key).await.unwrap());
+        if revoked {
+            assert!(store.revoke_admin_key(name, at(43)).await.unwrap());
+        }
+    }
+    store.fan_out(&[hook()], at(50), 100).await.unwrap();
+    let events = all_events(store).await;
+    store
+        .finish_delivery("hook", &events[0].id, &DeliveryResult::Delivered, at(51))
+        .await
+        .unwrap();
+    let dead = DeliveryResult::Dead {
+        error: "HTTP 410".to_owned(),
+    };
+    store
+        .finish_delivery("hook", &events[1].id, &dead, at(51))
+        .await
+        .unwrap();
+    let leased = store
+        .claim_deliveries(at(52), Duration::from_secs(600), 1)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+
     Filled { alice, bob }
 }
 
@@ -116,13 +193,17 @@ fn session(name: &str, created_at: OffsetDateTime, expires_at: OffsetDateTime) -
     }
 }
 
-/// A user as the ports return it, comparable.
+/// A user as the ports return it, comparable: id, phone sealed, nickname, avatar, created at,
+/// external_id, disabled, last login.
 type User = (
     String,
     Vec<u8>,
     Option<String>,
     Option<String>,
     OffsetDateTime,
+    Option<String>,
+    bool,
+    Option<OffsetDateTime>,
 );
 
 fn user(record: Option<UserRecord>) -> Option<User> {
@@ -133,8 +214,30 @@ fn user(record: Option<UserRecord>) -> Option<User> {
             u.nickname,
             u.avatar_url,
             u.created_at,
+            u.external_id.map(String::from),
+            u.disabled,
+            u.last_login_at,
         )
     })
+}
+
+/// An event as the ports return it, with its deliveries, comparable (`Debug` leaves out
+/// openids).
+fn event(e: EventRecord) -> String {
+    format!(
+        "{} {} {} {} {:?} {:?} {:?} {:?} {:?} {} {:?}",
+        e.seq,
+        e.id.as_str(),
+        e.kind.as_str(),
+        e.user_id.as_str(),
+        e.external_id.map(String::from),
+        e.appid.map(String::from),
+        e.openid.map(String::from),
+        e.unionid.map(String::from),
+        e.source.map(UserSource::as_str),
+        e.at,
+        e.deliveries,
+    )
 }
 
 /// A session_key history as the ports return it: current, previous, rotated at.
@@ -154,6 +257,9 @@ struct Seen {
     signing_keys: Vec<SigningKey>,
     live_ticket: Option<(String, Vec<u8>, OffsetDateTime, OffsetDateTime)>,
     live_session: Option<(String, OffsetDateTime, OffsetDateTime)>,
+    events: Vec<String>,
+    delivery_backlog: (u64, u64),
+    admin_keys: Vec<String>,
 }
 
 async fn seen(store: &SqlStore, filled: &Filled) -> Seen {
@@ -229,6 +335,14 @@ async fn seen(store: &SqlStore, filled: &Filled) -> Seen {
         .await
         .unwrap()
         .map(|s| (format!("{:?}", s.identity), s.created_at, s.expires_at));
+    let events = all_events(store).await.into_iter().map(event).collect();
+    let admin_keys = store
+        .admin_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| format!("{k:?}"))
+        .collect();
     Seen {
         users_by_identity,
         users_by_phone,
@@ -239,6 +353,9 @@ async fn seen(store: &SqlStore, filled: &Filled) -> Seen {
         signing_keys,
         live_ticket,
         live_session,
+        events,
+        delivery_backlog: store.delivery_backlog().await.unwrap(),
+        admin_keys,
     }
 }
 
@@ -270,8 +387,19 @@ async fn copy_from_sqlite_reads_back_the_same(target: &TestDb) {
             ("registration_tickets", 3),
             // "s-alice"; not "s-old".
             ("sessions", 1),
+            ("deleted_users", 1),
+            ("admin_keys", 2),
+            // Registrations (2 × 2, carol's 2), alice's second identity and new profile,
+            // carol's deletion; each delivered (or not) to the one endpoint.
+            ("events", 9),
+            ("webhook_deliveries", 9),
+            ("webhook_cursors", 1),
+            ("event_seq", 1),
         ]
     );
+    assert_eq!(expected.events.len(), 9);
+    assert_eq!(expected.delivery_backlog, (7, 1), "one delivered, one dead");
+    assert_eq!(expected.admin_keys.len(), 2);
     assert!(report.tables.iter().map(|(t, _)| *t).eq(tables()));
     let store = target.connect(2).await;
     let found = seen(&store, &filled).await;
@@ -293,6 +421,24 @@ async fn copy_from_sqlite_reads_back_the_same(target: &TestDb) {
         "{replayed:?}"
     );
     assert!(!store.family_active(&fam("fam-alice")).await.unwrap());
+    // The target numbers on after the source's last event, and its copied cursor sends the
+    // endpoint that one only.
+    let newest = all_events(&store).await.pop().unwrap();
+    assert_eq!(
+        (newest.seq, newest.kind),
+        (10, EventType::RefreshTokenReused)
+    );
+    assert_eq!(store.fan_out(&[hook()], at(201), 100).await.unwrap(), 1);
+    let leased = store
+        .claim_deliveries(at(201), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let due: Vec<_> = leased.iter().map(|d| d.event.seq).collect();
+    assert_eq!(
+        due,
+        [4, 5, 6, 7, 8, 9, 10],
+        "1 delivered, 2 dead, 3 still leased"
+    );
 }
 
 /// The live refresh token copied from SQLite rotates on `target`, into its copied family.

@@ -9,6 +9,11 @@ ALTER TABLE users
     ADD COLUMN last_login_at BIGINT,
     ADD UNIQUE KEY users_external_id (external_id);
 
+-- The admin search by openid (any app) and the sessions of a user's identities, which
+-- disabling, deleting and unbinding delete: without these, each is a scan of the table.
+CREATE INDEX identities_openid ON identities (openid);
+CREATE INDEX sessions_identity ON sessions (appid, openid);
+
 CREATE TABLE deleted_users (
     id         VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     deleted_at BIGINT NOT NULL,

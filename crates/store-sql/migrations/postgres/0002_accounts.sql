@@ -7,6 +7,11 @@ ALTER TABLE users ADD COLUMN last_login_at BIGINT;
 
 CREATE UNIQUE INDEX users_external_id ON users (external_id) WHERE external_id IS NOT NULL;
 
+-- The admin search by openid (any app) and the sessions of a user's identities, which
+-- disabling, deleting and unbinding delete: without these, each is a scan of the table.
+CREATE INDEX identities_openid ON identities (openid);
+CREATE INDEX sessions_identity ON sessions (appid, openid);
+
 -- What a deleted account leaves: its id and when.
 CREATE TABLE deleted_users (
     id         TEXT    NOT NULL PRIMARY KEY,

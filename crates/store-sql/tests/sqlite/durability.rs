@@ -118,6 +118,7 @@ async fn child(url: &str) {
                     sealed_key: b"sealed key".to_vec(),
                     session: Some(session),
                     sign_in: None,
+                    announce: false,
                 };
                 store.record_login(&login).await.expect("record_login");
                 println!("ack-login {name}");
@@ -133,6 +134,9 @@ async fn child(url: &str) {
                         nickname: None,
                         avatar_url: None,
                         created_at: at(0),
+                        external_id: None,
+                        disabled: false,
+                        last_login_at: None,
                     },
                     phone_hash,
                 };

@@ -4,5 +4,6 @@
 //! and MySQL when their URLs are set), so they are not repeated here.
 
 mod durability;
+mod import_speed;
 mod lifecycle;
 mod support;

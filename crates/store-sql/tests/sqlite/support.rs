@@ -98,6 +98,9 @@ pub fn new_user(n: u8) -> NewUser {
         nickname: Some(format!("user {n}")),
         avatar_url: None,
         created_at: at(0),
+        external_id: None,
+        disabled: false,
+        last_login_at: None,
     };
     NewUser {
         user,

@@ -90,11 +90,11 @@ pub async fn purging_deletes_what_expired_and_families_left_without_tokens(db: &
         expires_at: at(expires),
     };
     store
-        .create_family(&family("fam-old"), &refresh("r-old", 100))
+        .create_family(&family("fam-old"), &refresh("r-old", 100), false)
         .await
         .unwrap();
     store
-        .create_family(&family("fam-new"), &refresh("r-new-1", 100))
+        .create_family(&family("fam-new"), &refresh("r-new-1", 100), false)
         .await
         .unwrap();
     store

@@ -10,6 +10,10 @@
 // Test code: a panic is how a story fails.
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
+mod admin;
+mod events;
+mod import;
 mod keys;
 mod lifecycle;
 mod register;
@@ -93,6 +97,45 @@ stories! {
         a_taken_generation_is_refused_and_keys_come_back_oldest_first,
         a_taken_kid_with_a_free_generation_is_an_error_not_a_lost_race,
         two_instances_inserting_the_first_key_at_once_elect_exactly_one,
+    }
+    accounts {
+        registering_writes_user_registered_then_identity_bound_with_the_identity,
+        a_registration_that_changes_nothing_writes_no_event_and_leaves_no_gap,
+        binding_writes_identity_bound_only_when_the_binding_is_new_or_moved,
+        a_sign_in_sets_last_login_at_and_is_announced_only_when_asked,
+        a_reused_refresh_token_writes_refresh_token_reused_once,
+        a_disabled_users_known_tokens_are_refused_as_user_disabled_and_nothing_changes,
+        of_concurrent_lookups_creating_one_phone_exactly_one_creates_a_user,
+    }
+    admin {
+        a_search_ands_its_filters_and_matches_nicknames_literally,
+        paging_users_newest_first_while_others_register_neither_skips_nor_repeats,
+        a_users_detail_shows_their_identities_and_live_sessions,
+        updating_a_user_writes_what_changed_and_only_then_an_event,
+        an_external_id_of_another_user_changes_nothing,
+        disabling_revokes_every_family_and_deletes_the_sessions_of_the_users_identities,
+        an_unknown_user_is_found_and_changed_by_no_admin_operation,
+        deleting_a_user_erases_their_traces_and_frees_their_phone,
+        signing_a_user_out_everywhere_revokes_every_family_and_says_so,
+        unbinding_an_app_removes_its_identities_and_revokes_its_families_only,
+        stats_count_users_recent_registrations_sign_ins_and_disabled_users,
+        a_lookup_user_is_created_with_its_identity_or_names_who_holds_the_phone_or_id,
+        an_admin_key_works_until_revoked_and_live_keys_have_unique_names,
+    }
+    import {
+        importing_creates_users_with_their_identities_and_events_in_order,
+        importing_again_finds_everyone_existing_and_writes_nothing,
+        a_user_with_an_identity_of_someone_else_is_refused_whole,
+    }
+    events {
+        events_come_oldest_first_and_page_after_an_id_with_filters_anded,
+        paging_events_while_others_write_neither_skips_nor_repeats,
+        a_new_endpoint_gets_no_history_and_each_subscribed_event_once,
+        instances_fanning_out_at_once_create_each_delivery_once,
+        a_claimed_delivery_is_hidden_for_its_lease_and_comes_back_if_unfinished,
+        concurrent_claims_never_claim_one_delivery_twice,
+        finishing_records_attempts_and_outcomes_and_dead_letters_can_be_redelivered,
+        purging_events_deletes_them_with_their_deliveries,
     }
     lifecycle {
         migrating_twice_is_a_no_op_that_keeps_the_data,

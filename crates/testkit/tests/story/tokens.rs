@@ -30,7 +30,9 @@ pub async fn a_family_whose_first_token_cannot_be_stored_is_not_created(db: &Tes
     };
 
     // r1 is taken: the family goes with it (a token's family is the one it is stored with).
-    let result = store.create_family(&second, &refresh("r1", 1000)).await;
+    let result = store
+        .create_family(&second, &refresh("r1", 1000), false)
+        .await;
 
     assert!(result.is_err());
     assert!(!store.family_active(&fam("fam-2")).await.unwrap());
