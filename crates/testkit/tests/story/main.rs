@@ -12,6 +12,8 @@
 
 mod accounts;
 mod admin;
+mod admin_keys;
+mod changes;
 mod events;
 mod import;
 mod keys;
@@ -111,6 +113,10 @@ stories! {
         a_search_ands_its_filters_and_matches_nicknames_literally,
         paging_users_newest_first_while_others_register_neither_skips_nor_repeats,
         a_users_detail_shows_their_identities_and_live_sessions,
+        stats_count_users_recent_registrations_sign_ins_and_disabled_users,
+        a_lookup_user_is_created_with_its_identity_or_names_who_holds_the_phone_or_id,
+    }
+    changes {
         updating_a_user_writes_what_changed_and_only_then_an_event,
         an_external_id_of_another_user_changes_nothing,
         disabling_revokes_every_family_and_deletes_the_sessions_of_the_users_identities,
@@ -118,8 +124,8 @@ stories! {
         deleting_a_user_erases_their_traces_and_frees_their_phone,
         signing_a_user_out_everywhere_revokes_every_family_and_says_so,
         unbinding_an_app_removes_its_identities_and_revokes_its_families_only,
-        stats_count_users_recent_registrations_sign_ins_and_disabled_users,
-        a_lookup_user_is_created_with_its_identity_or_names_who_holds_the_phone_or_id,
+    }
+    admin_keys {
         an_admin_key_works_until_revoked_and_live_keys_have_unique_names,
     }
     import {
