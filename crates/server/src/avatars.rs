@@ -293,7 +293,11 @@ mod tests {
     fn png(w: u32, h: u32, alpha: bool) -> Vec<u8> {
         let mut out = Cursor::new(Vec::new());
         let image = if alpha {
-            DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(w, h, image::Rgba([1, 2, 3, 4])))
+            DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+                w,
+                h,
+                image::Rgba([1, 2, 3, 4]),
+            ))
         } else {
             DynamicImage::ImageRgb8(image::RgbImage::from_pixel(w, h, image::Rgb([9, 8, 7])))
         };

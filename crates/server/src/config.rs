@@ -541,7 +541,10 @@ pub fn check_production(settings: &Settings) -> Result<(), ConfigError> {
             .filter_map(|(k, p)| Some((k.to_owned(), p?))),
         )
         .chain(raw.webhooks.iter().enumerate().filter_map(|(i, w)| {
-            Some((format!("webhooks[{i}].secret_file"), w.secret_file.as_ref()?))
+            Some((
+                format!("webhooks[{i}].secret_file"),
+                w.secret_file.as_ref()?,
+            ))
         }));
     for (key, path) in files {
         warn_if_shared(&key, path);

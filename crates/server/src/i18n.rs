@@ -201,7 +201,11 @@ mod tests {
     #[test]
     fn every_code_has_a_chinese_message() {
         for e in crate::error::ApiError::every_kind() {
-            assert!(zh(e.code()).is_some(), "no Chinese message for {}", e.code());
+            assert!(
+                zh(e.code()).is_some(),
+                "no Chinese message for {}",
+                e.code()
+            );
         }
     }
 }

@@ -48,9 +48,8 @@ pub fn deliverer(
 
 /// Whether any endpoint receives `user.signed_in` (then sign-ins write it).
 pub fn announces_sign_ins(settings: &Settings) -> bool {
-    settings
-        .integrations
-        .webhooks
-        .iter()
-        .any(|w| w.types.contains(&wxlogin_core::events::EventType::UserSignedIn))
+    settings.integrations.webhooks.iter().any(|w| {
+        w.types
+            .contains(&wxlogin_core::events::EventType::UserSignedIn)
+    })
 }

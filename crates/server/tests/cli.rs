@@ -334,36 +334,85 @@ fn admin_keys_are_printed_once_listed_without_the_key_and_revoked_by_name() {
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let out = wxlogin(&[
-        "admin-keys", "create", "support", "--scope", "users:read,users:pii", "--dev",
-        "--data-dir", data,
+        "admin-keys",
+        "create",
+        "support",
+        "--scope",
+        "users:read,users:pii",
+        "--dev",
+        "--data-dir",
+        data,
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(key.starts_with("wxa_") && key.len() == 47, "{key}");
 
     let out = wxlogin(&[
-        "admin-keys", "create", "support", "--scope", "all", "--dev", "--data-dir", data,
+        "admin-keys",
+        "create",
+        "support",
+        "--scope",
+        "all",
+        "--dev",
+        "--data-dir",
+        data,
     ]);
     refused_naming(&out, "support");
     let out = wxlogin(&[
-        "admin-keys", "create", "x", "--scope", "users:everything", "--dev", "--data-dir", data,
+        "admin-keys",
+        "create",
+        "x",
+        "--scope",
+        "users:everything",
+        "--dev",
+        "--data-dir",
+        data,
     ]);
     refused_naming(&out, "users:everything");
 
-    let list = text(&wxlogin(&["admin-keys", "list", "--dev", "--data-dir", data]));
-    assert!(list.contains("support") && list.contains("users:read users:pii"), "{list}");
+    let list = text(&wxlogin(&[
+        "admin-keys",
+        "list",
+        "--dev",
+        "--data-dir",
+        data,
+    ]));
+    assert!(
+        list.contains("support") && list.contains("users:read users:pii"),
+        "{list}"
+    );
     assert!(!list.contains(&key[4..12]), "a key in the list: {list}");
 
     assert!(
-        wxlogin(&["admin-keys", "revoke", "support", "--dev", "--data-dir", data])
-            .status
-            .success()
+        wxlogin(&[
+            "admin-keys",
+            "revoke",
+            "support",
+            "--dev",
+            "--data-dir",
+            data
+        ])
+        .status
+        .success()
     );
     refused_naming(
-        &wxlogin(&["admin-keys", "revoke", "support", "--dev", "--data-dir", data]),
+        &wxlogin(&[
+            "admin-keys",
+            "revoke",
+            "support",
+            "--dev",
+            "--data-dir",
+            data,
+        ]),
         "support",
     );
-    let list = text(&wxlogin(&["admin-keys", "list", "--dev", "--data-dir", data]));
+    let list = text(&wxlogin(&[
+        "admin-keys",
+        "list",
+        "--dev",
+        "--data-dir",
+        data,
+    ]));
     let line = list.lines().find(|l| l.starts_with("support")).unwrap();
     assert!(!line.contains(" - "), "revoked_at is set: {list}");
 }
@@ -389,8 +438,14 @@ fn import_users_reads_csv_and_json_lines_and_resumes_without_duplicates() {
     std::fs::write(&half, first.join("\n") + "\n").unwrap();
     let run = |file: &Path| {
         let out = wxlogin(&[
-            "import-users", file.to_str().unwrap(), "--quiet", "--batch", "7", "--dev",
-            "--data-dir", data,
+            "import-users",
+            file.to_str().unwrap(),
+            "--quiet",
+            "--batch",
+            "7",
+            "--dev",
+            "--data-dir",
+            data,
         ]);
         assert!(out.status.success(), "{}", text(&out));
         text(&out)
@@ -399,7 +454,10 @@ fn import_users_reads_csv_and_json_lines_and_resumes_without_duplicates() {
     let all = run(&csv);
     assert!(all.contains("25 created, 15 existing, 2 rejected"), "{all}");
     assert!(all.contains("line 42: phone is not E.164"), "{all}");
-    assert!(all.contains("line 43: appid and openid go together"), "{all}");
+    assert!(
+        all.contains("line 43: appid and openid go together"),
+        "{all}"
+    );
     assert!(run(&csv).contains("0 created, 40 existing, 2 rejected"));
 
     let jsonl = dir.path().join("users.jsonl");
@@ -421,7 +479,10 @@ fn import_users_reads_csv_and_json_lines_and_resumes_without_duplicates() {
     // Row 2's phone exists; row 3 is not a user; row 4's openid belongs to user 1.
     assert!(out.contains("1 created, 1 existing, 2 rejected"), "{out}");
     assert!(out.contains("line 4: not a user object"), "{out}");
-    assert!(out.contains("line 5: an identity is bound to another user"), "{out}");
+    assert!(
+        out.contains("line 5: an identity is bound to another user"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -444,11 +505,23 @@ fn serve_dev_prints_a_working_admin_key_that_survives_a_restart() {
         .status();
     assert!(wait_exit(&mut child, Duration::from_secs(8)));
     let (mut child, banner, _) = serve_dev(&data, &[]);
-    assert_eq!(key_of(&banner), key, "the dev key is kept in the data directory");
+    assert_eq!(
+        key_of(&banner),
+        key,
+        "the dev key is kept in the data directory"
+    );
     let _ = child.kill();
     let _ = child.wait();
     let list = text(&wxlogin(&[
-        "admin-keys", "list", "--dev", "--data-dir", data.to_str().unwrap(),
+        "admin-keys",
+        "list",
+        "--dev",
+        "--data-dir",
+        data.to_str().unwrap(),
     ]));
-    assert_eq!(list.lines().filter(|l| l.starts_with("dev ")).count(), 1, "{list}");
+    assert_eq!(
+        list.lines().filter(|l| l.starts_with("dev ")).count(),
+        1,
+        "{list}"
+    );
 }

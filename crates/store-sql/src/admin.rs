@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use wxlogin_core::admin::{
-    AdminStore, CreateOutcome, IdentityDetail, ImportOutcome, ImportUser, Stats, UnbindOutcome,
-    UpdateOutcome, UserChange, UserDetail, UserQuery,
+    AdminStore, CreateOutcome, Holdings, IdentityDetail, ImportOutcome, ImportUser, PhoneChange,
+    Stats, UnbindOutcome, UpdateOutcome, UserChange, UserDetail, UserQuery,
 };
 use wxlogin_core::events::{EventType, UserSource};
 use wxlogin_core::ids::{AppId, ExternalId, FamilyId, UserId};
@@ -41,7 +41,7 @@ static REVOKE_FAMILIES: Query = Query::new(
     "UPDATE refresh_families SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
 );
 
-async fn locked_user(db: &mut dyn Exec, id: &UserId) -> StoreResult<Option<UserRecord>> {
+pub(crate) async fn locked_user(db: &mut dyn Exec, id: &UserId) -> StoreResult<Option<UserRecord>> {
     db.fetch_optional(&LOCK_USER, &args![id.as_str()])
         .await?
         .map(|mut row| rows::user(&mut row))
@@ -55,7 +55,10 @@ fn family_ids(rows: Vec<Row>) -> StoreResult<Vec<FamilyId>> {
 }
 
 /// The user's identities, oldest binding first.
-async fn identities_of(db: &mut dyn Exec, user: &UserId) -> StoreResult<Vec<IdentityDetail>> {
+pub(crate) async fn identities_of(
+    db: &mut dyn Exec,
+    user: &UserId,
+) -> StoreResult<Vec<IdentityDetail>> {
     static Q: Query = Query::new(
         "SELECT appid, openid, unionid, updated_at FROM identities WHERE user_id = ?
          ORDER BY updated_at, appid, openid",
@@ -530,5 +533,19 @@ impl AdminStore for SqlStore {
         now: OffsetDateTime,
     ) -> StoreResult<Vec<ImportOutcome>> {
         crate::import::import_users(self, users, now).await
+    }
+
+    async fn change_phone(
+        &self,
+        id: &UserId,
+        phone_hash: &[u8; 32],
+        phone_sealed: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<PhoneChange> {
+        crate::account::change_phone(self, id, phone_hash, phone_sealed, now).await
+    }
+
+    async fn holdings(&self, id: &UserId, now: OffsetDateTime) -> StoreResult<Holdings> {
+        crate::account::holdings(self, id, now).await
     }
 }

@@ -60,6 +60,7 @@ compile_error!(
     "wxlogin-store-sql needs at least one backend feature: `sqlite`, `postgres` or `mysql`"
 );
 
+mod account;
 mod admin;
 mod admin_keys;
 pub mod copy;

@@ -111,7 +111,12 @@ pub async fn admin_keys(action: AdminKeysAction) -> Result<(), CliError> {
             }
             eprintln!(
                 "created admin key {name:?} ({}). It is shown once; store it now:",
-                record.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+                record
+                    .scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
             println!("{key}");
             Ok(())
@@ -128,7 +133,11 @@ pub async fn admin_keys(action: AdminKeysAction) -> Result<(), CliError> {
                     k.name,
                     rfc3339(k.created_at),
                     k.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into()),
-                    k.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+                    k.scopes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
             }
             Ok(())
@@ -167,7 +176,11 @@ pub async fn import_users(args: ImportArgs) -> Result<(), CliError> {
         clock: Arc::new(SystemClock),
     };
     let format = args.format.unwrap_or_else(|| {
-        if args.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        if args
+            .file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
             ImportFormat::Csv
         } else {
             ImportFormat::Jsonl
@@ -184,47 +197,74 @@ pub async fn import_users(args: ImportArgs) -> Result<(), CliError> {
             .map_err(|e| e.to_string())?,
         )
     };
-    let batch_size = args.batch.clamp(1, wxlogin_core::service::admin::MAX_IMPORT_ROWS * 10);
-    let (mut created, mut existing, mut rejected) = (0u64, 0u64, 0u64);
+    let batch_size = args
+        .batch
+        .clamp(1, wxlogin_core::service::admin::MAX_IMPORT_ROWS * 10);
+    let mut tally = Tally::default();
     let mut batch: Vec<(usize, ImportRow)> = Vec::with_capacity(batch_size);
     let started = std::time::Instant::now();
-    let mut flush = async |batch: &mut Vec<(usize, ImportRow)>| -> Result<(), CliError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let (lines, rows): (Vec<usize>, Vec<ImportRow>) = batch.drain(..).unzip();
-        let report = importer.import(rows).await?;
-        created += report.created;
-        existing += report.existing;
-        for r in report.rejected {
-            rejected += 1;
-            bar.suspend(|| eprintln!("line {}: {}", lines[r.index], r.reason));
-        }
-        bar.set_message(format!("{created} created, {existing} existing, {rejected} rejected"));
-        Ok(())
-    };
     let mut reader = Reader::open(&args.file, format)?;
     while let Some((line, row, position)) = reader.next_row()? {
         bar.set_position(position);
         match row {
             Ok(row) => batch.push((line, row)),
             Err(reason) => {
-                rejected += 1;
+                tally.rejected += 1;
                 bar.suspend(|| eprintln!("line {line}: {reason}"));
             }
         }
         if batch.len() >= batch_size {
-            flush(&mut batch).await?;
+            tally.flush(&importer, &mut batch, &bar).await?;
         }
     }
-    flush(&mut batch).await?;
+    tally.flush(&importer, &mut batch, &bar).await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    let Tally {
+        created,
+        existing,
+        rejected,
+    } = tally;
     println!(
         "imported {}: {created} created, {existing} existing, {rejected} rejected in {secs:.1} s",
         args.file.display()
     );
     Ok(())
+}
+
+/// What an import did so far.
+#[derive(Default)]
+struct Tally {
+    created: u64,
+    existing: u64,
+    rejected: u64,
+}
+
+impl Tally {
+    /// Imports `batch` (emptying it) in one transaction and reports its rejected lines.
+    async fn flush(
+        &mut self,
+        importer: &Importer,
+        batch: &mut Vec<(usize, ImportRow)>,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<(), CliError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (lines, rows): (Vec<usize>, Vec<ImportRow>) = batch.drain(..).unzip();
+        let report = importer.import(rows).await?;
+        self.created += report.created;
+        self.existing += report.existing;
+        for r in report.rejected {
+            self.rejected += 1;
+            bar.suspend(|| eprintln!("line {}: {}", lines[r.index], r.reason));
+        }
+        bar.set_message(format!(
+            "{} created, {} existing, {} rejected",
+            self.created, self.existing, self.rejected
+        ));
+        Ok(())
+    }
 }
 
 /// Reads import rows from JSON Lines or CSV, with their line numbers (from 1) and the byte

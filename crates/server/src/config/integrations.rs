@@ -135,8 +135,8 @@ pub fn convert(
                 hooks.secret_file.as_ref(),
             )?
             .ok_or_else(|| invalid("hooks.secret", "is required (or secret_file)"))?;
-            let secret =
-                WebhookSecret::parse(&secret).map_err(|e| invalid("hooks.secret", e.to_string()))?;
+            let secret = WebhookSecret::parse(&secret)
+                .map_err(|e| invalid("hooks.secret", e.to_string()))?;
             if !(100..=30_000).contains(&hooks.timeout_ms) {
                 return Err(invalid("hooks.timeout_ms", "must be between 100 and 30000"));
             }

@@ -2,8 +2,8 @@
 
 pub mod admin;
 pub(crate) mod auth;
-mod me;
 pub mod limits;
+mod me;
 mod ops;
 mod wellknown;
 

@@ -39,11 +39,13 @@ async fn admin_keys_are_required_scoped_and_only_on_the_admin_listener() {
     res.assert_error(404, "not_found");
 
     // No key, a malformed one, an unknown one.
-    let res = app
-        .admin(Method::GET, "/admin/v1/users", None, None)
-        .await;
+    let res = app.admin(Method::GET, "/admin/v1/users", None, None).await;
     res.assert_error(401, "admin_unauthenticated");
-    for bad in ["nope", "wxa_", "wxa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+    for bad in [
+        "nope",
+        "wxa_",
+        "wxa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
         app.admin_get("/admin/v1/users", bad)
             .await
             .assert_error(401, "admin_unauthenticated");
@@ -55,7 +57,13 @@ async fn admin_keys_are_required_scoped_and_only_on_the_admin_listener() {
     );
 
     // Reads work; writes need users:write; keys:write to rotate.
-    assert_eq!(app.admin_get("/admin/v1/users", &reader).await.ok()["users"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.admin_get("/admin/v1/users", &reader).await.ok()["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let user = ids(app.admin_get("/admin/v1/users", &reader).await.ok())[0].clone();
     app.admin(
         Method::PATCH,
@@ -122,7 +130,12 @@ async fn pii_shows_only_with_its_scope() {
             .await;
         assert_eq!(ids(page.ok()), vec![alice.user_id.clone()], "{query}");
     }
-    for query in ["phone=13900139000", "q=bob", "openid=nobody", "external_id=e1"] {
+    for query in [
+        "phone=13900139000",
+        "q=bob",
+        "openid=nobody",
+        "external_id=e1",
+    ] {
         let page = app
             .admin_get(&format!("/admin/v1/users?{query}"), &reader)
             .await;
@@ -172,8 +185,11 @@ async fn paging_neither_repeats_nor_skips_while_users_are_added() {
         let body = page.ok();
         seen.extend(ids(body));
         // A user registers between pages: newest first, so they land before the cursor.
-        app.register_user(&format!("late{page_no}"), &format!("+86139001390{page_no:02}"))
-            .await;
+        app.register_user(
+            &format!("late{page_no}"),
+            &format!("+86139001390{page_no:02}"),
+        )
+        .await;
         match body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -203,7 +219,11 @@ async fn updates_validate_and_external_ids_are_unique() {
         }
     };
 
-    let res = patch(&alice.user_id, json!({"nickname": "Alicia", "external_id": "crm-1"})).await;
+    let res = patch(
+        &alice.user_id,
+        json!({"nickname": "Alicia", "external_id": "crm-1"}),
+    )
+    .await;
     assert_eq!(res.ok()["user"]["nickname"], "Alicia");
     assert_eq!(res.body["user"]["external_id"], "crm-1");
     patch(&bob.user_id, json!({"external_id": "crm-1"}))
@@ -221,9 +241,12 @@ async fn updates_validate_and_external_ids_are_unique() {
     patch(&bob.user_id, json!({"disabled": "yes"}))
         .await
         .assert_error(400, "invalid_request");
-    patch("0190a0a0-0000-7000-8000-000000000000", json!({"nickname": "x"}))
-        .await
-        .assert_error(404, "user_not_found");
+    patch(
+        "0190a0a0-0000-7000-8000-000000000000",
+        json!({"nickname": "x"}),
+    )
+    .await
+    .assert_error(404, "user_not_found");
     // null clears; an absent field stays.
     let res = patch(&alice.user_id, json!({"nickname": null})).await;
     assert_eq!(res.ok()["user"]["nickname"], Value::Null);
@@ -234,10 +257,17 @@ async fn updates_validate_and_external_ids_are_unique() {
     assert_eq!(ids(page.ok()), vec![alice.user_id.clone()]);
     assert_eq!(
         event_types(&app, &key, &alice.user_id).await,
-        ["user.registered", "identity.bound", "user.updated", "user.updated"]
+        [
+            "user.registered",
+            "identity.bound",
+            "user.updated",
+            "user.updated"
+        ]
     );
     // An unchanged PATCH changes nothing and writes no event.
-    patch(&alice.user_id, json!({"external_id": "crm-1"})).await.ok();
+    patch(&alice.user_id, json!({"external_id": "crm-1"}))
+        .await
+        .ok();
     assert_eq!(event_types(&app, &key, &alice.user_id).await.len(), 4);
 }
 
@@ -248,7 +278,12 @@ async fn a_disabled_user_is_refused_everywhere_until_enabled() {
     let alice = app.register_user("alice", PHONE).await;
     let path = format!("/admin/v1/users/{}", alice.user_id);
     let res = app
-        .admin(Method::PATCH, &path, Some(&json!({"disabled": true})), Some(&key))
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(&json!({"disabled": true})),
+            Some(&key),
+        )
         .await;
     assert_eq!(res.ok()["user"]["status"], "disabled");
     assert_eq!(res.body["user"]["live_sessions"], 0);
@@ -273,7 +308,12 @@ async fn a_disabled_user_is_refused_everywhere_until_enabled() {
 
     // Enabled again: a new login signs in; the revoked refresh token stays revoked.
     let res = app
-        .admin(Method::PATCH, &path, Some(&json!({"disabled": false})), Some(&key))
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(&json!({"disabled": false})),
+            Some(&key),
+        )
         .await;
     assert_eq!(res.ok()["user"]["status"], "active");
     let res = app.login(&app.login_code("alice")).await;
@@ -292,9 +332,7 @@ async fn deletion_leaves_a_tombstone_and_the_phone_free() {
     let key = app.root_key().await;
     let alice = app.register_user("alice", PHONE).await;
     let path = format!("/admin/v1/users/{}", alice.user_id);
-    let res = app
-        .admin(Method::DELETE, &path, None, Some(&key))
-        .await;
+    let res = app.admin(Method::DELETE, &path, None, Some(&key)).await;
     assert_eq!(res.status, 204, "{}", res.body);
     app.admin_get(&path, &key)
         .await
@@ -315,7 +353,10 @@ async fn deletion_leaves_a_tombstone_and_the_phone_free() {
         .await;
     let events = events.ok()["events"].as_array().unwrap().clone();
     assert_eq!(events.last().unwrap()["type"], "user.deleted");
-    assert!(events.iter().all(|e| e["data"].get("openid").is_none()), "{events:?}");
+    assert!(
+        events.iter().all(|e| e["data"].get("openid").is_none()),
+        "{events:?}"
+    );
 
     // The same WeChat user starts unregistered, and the phone registers again.
     let res = app.login(&app.login_code("alice")).await;
@@ -348,13 +389,29 @@ async fn revoke_signs_out_everywhere_and_unbind_makes_the_next_login_new() {
             .assert_error(401, "refresh_token_invalid");
     }
     // Signing in again works.
-    assert_eq!(app.login(&app.login_code("alice")).await.ok()["registered"], true);
+    assert_eq!(
+        app.login(&app.login_code("alice")).await.ok()["registered"],
+        true
+    );
 
     let unbind = format!("/admin/v1/users/{}/identities/{APP}", alice.user_id);
-    assert_eq!(app.admin(Method::DELETE, &unbind, None, Some(&key)).await.status, 204);
-    assert_eq!(app.login(&app.login_code("alice")).await.ok()["registered"], false);
+    assert_eq!(
+        app.admin(Method::DELETE, &unbind, None, Some(&key))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        app.login(&app.login_code("alice")).await.ok()["registered"],
+        false
+    );
     // Idempotent.
-    assert_eq!(app.admin(Method::DELETE, &unbind, None, Some(&key)).await.status, 204);
+    assert_eq!(
+        app.admin(Method::DELETE, &unbind, None, Some(&key))
+            .await
+            .status,
+        204
+    );
     let types = event_types(&app, &key, &alice.user_id).await;
     assert!(types.contains(&"session.revoked".to_owned()), "{types:?}");
     assert!(types.contains(&"identity.unbound".to_owned()), "{types:?}");
@@ -405,7 +462,12 @@ async fn imports_are_idempotent_and_imported_users_sign_in_by_phone() {
         {"phone": "+8613600136000", "avatar_url": "http://insecure"},
     ]});
     let res = app
-        .admin(Method::POST, "/admin/v1/users/import", Some(&batch), Some(&key))
+        .admin(
+            Method::POST,
+            "/admin/v1/users/import",
+            Some(&batch),
+            Some(&key),
+        )
         .await;
     let body = res.ok();
     assert_eq!(body["created"], 2);
@@ -420,9 +482,17 @@ async fn imports_are_idempotent_and_imported_users_sign_in_by_phone() {
 
     // Again: nothing new.
     let res = app
-        .admin(Method::POST, "/admin/v1/users/import", Some(&batch), Some(&key))
+        .admin(
+            Method::POST,
+            "/admin/v1/users/import",
+            Some(&batch),
+            Some(&key),
+        )
         .await;
-    assert_eq!((res.ok()["created"].as_u64(), res.body["existing"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(
+        (res.ok()["created"].as_u64(), res.body["existing"].as_u64()),
+        (Some(0), Some(2))
+    );
 
     // Alice verifies her phone: signed in as the imported user, external_id in the token.
     let session = app.session_for("alice").await;
@@ -435,7 +505,9 @@ async fn imports_are_idempotent_and_imported_users_sign_in_by_phone() {
     assert_eq!(claims["external_id"], "crm-1");
 
     // Whole-batch problems.
-    let rows: Vec<Value> = (0..1001).map(|i| json!({"phone": format!("+861380000{i:04}")})).collect();
+    let rows: Vec<Value> = (0..1001)
+        .map(|i| json!({"phone": format!("+861380000{i:04}")}))
+        .collect();
     app.admin(
         Method::POST,
         "/admin/v1/users/import",
@@ -452,7 +524,9 @@ async fn imports_are_idempotent_and_imported_users_sign_in_by_phone() {
     )
     .await
     .assert_error(422, "import_invalid");
-    let page = app.admin_get("/admin/v1/events?type=user.imported", &key).await;
+    let page = app
+        .admin_get("/admin/v1/events?type=user.imported", &key)
+        .await;
     let events = page.ok()["events"].as_array().unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["data"]["source"], "import");
@@ -469,7 +543,11 @@ async fn events_page_with_after_and_refuse_unknown_cursors() {
     }
     let all = app.admin_get("/admin/v1/events", &key).await;
     let all = all.ok()["events"].as_array().unwrap().clone();
-    assert_eq!(all.len(), 6, "a registration writes user.registered and identity.bound");
+    assert_eq!(
+        all.len(),
+        6,
+        "a registration writes user.registered and identity.bound"
+    );
     let first = all[1]["id"].as_str().unwrap();
     let rest = app
         .admin_get(&format!("/admin/v1/events?after={first}&limit=2"), &key)

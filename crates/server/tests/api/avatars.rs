@@ -42,7 +42,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -83,7 +87,13 @@ async fn upload(
 async fn an_uploaded_avatar_is_reencoded_served_and_used_in_the_profile() {
     let app = TestApp::spawn().await;
     let alice = app.register_user("alice", PHONE).await;
-    let res = upload(&app, Some(png_with_metadata("GPS-51.5N")), Some(&alice.access_token), None).await;
+    let res = upload(
+        &app,
+        Some(png_with_metadata("GPS-51.5N")),
+        Some(&alice.access_token),
+        None,
+    )
+    .await;
     assert_eq!(res.status, 201, "{}", res.body);
     let url = res.body["avatar_url"].as_str().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:9012/avatars/"), "{url}");
@@ -98,16 +108,29 @@ async fn an_uploaded_avatar_is_reencoded_served_and_used_in_the_profile() {
     assert_eq!(served.headers()["content-type"], "image/jpeg");
     assert_eq!(served.headers()["x-content-type-options"], "nosniff");
     let bytes = served.bytes().await.unwrap();
-    assert!(!bytes.windows(9).any(|w| w == b"GPS-51.5N"), "metadata kept");
+    assert!(
+        !bytes.windows(9).any(|w| w == b"GPS-51.5N"),
+        "metadata kept"
+    );
     let image = image::load_from_memory(&bytes).unwrap();
     assert_eq!((image.width(), image.height()), (8, 8));
 
     // A large one is scaled to fit 1024 × 1024.
-    let res = upload(&app, Some(jpeg(2000, 1000)), Some(&alice.access_token), None).await;
+    let res = upload(
+        &app,
+        Some(jpeg(2000, 1000)),
+        Some(&alice.access_token),
+        None,
+    )
+    .await;
     let big = res.ok()["avatar_url"].as_str().unwrap().to_owned();
     let bytes = app
         .http
-        .get(format!("{}{}", app.addr, big.trim_start_matches("http://127.0.0.1:9012")))
+        .get(format!(
+            "{}{}",
+            app.addr,
+            big.trim_start_matches("http://127.0.0.1:9012")
+        ))
         .send()
         .await
         .unwrap()
@@ -186,13 +209,21 @@ async fn hostile_uploads_get_a_clear_4xx_and_nothing_stored() {
     for (what, file) in [
         ("text", b"hello, not an image".to_vec()),
         ("gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec()),
-        ("svg", br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec()),
+        (
+            "svg",
+            br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec(),
+        ),
         ("bomb", bomb),
         ("truncated", truncated),
         ("empty", Vec::new()),
     ] {
         let res = upload(&app, Some(file), token, None).await;
-        assert_eq!((res.status, res.code()), (422, "image_invalid"), "{what}: {}", res.body);
+        assert_eq!(
+            (res.status, res.code()),
+            (422, "image_invalid"),
+            "{what}: {}",
+            res.body
+        );
     }
     let res = upload(&app, Some(vec![0u8; (1 << 20) + 1]), token, None).await;
     res.assert_error(413, "payload_too_large");
@@ -214,7 +245,11 @@ async fn hostile_uploads_get_a_clear_4xx_and_nothing_stored() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(stored, 0, "nothing stored");
-    for bad in ["/avatars/..%2F..%2Fwxlogin.db", "/avatars/nope.jpg", "/avatars/x"] {
+    for bad in [
+        "/avatars/..%2F..%2Fwxlogin.db",
+        "/avatars/nope.jpg",
+        "/avatars/x",
+    ] {
         app.get(bad, None).await.assert_error(404, "not_found");
     }
 }
@@ -291,7 +326,14 @@ async fn moto_server() -> Option<(tokio::process::Child, String)> {
         .unwrap()
         .port();
     let child = tokio::process::Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

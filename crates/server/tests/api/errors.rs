@@ -494,7 +494,10 @@ async fn messages_follow_accept_language_and_codes_never_change() {
     chinese.assert_error(400, "login_code_invalid");
     assert_eq!(chinese.headers["content-language"], "zh-CN");
     let message = chinese.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("wx.login") && message.contains("登录"), "{message}");
+    assert!(
+        message.contains("wx.login") && message.contains("登录"),
+        "{message}"
+    );
     let traditional = send(Some("zh-TW")).await;
     assert_eq!(traditional.headers["content-language"], "en");
     // A detail (the field) survives translation.
@@ -508,5 +511,8 @@ async fn messages_follow_accept_language_and_codes_never_change() {
         .await;
     res.assert_error(400, "invalid_request");
     let message = res.body["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("请求无效") && message.contains("`code`"), "{message}");
+    assert!(
+        message.starts_with("请求无效") && message.contains("`code`"),
+        "{message}"
+    );
 }

@@ -567,7 +567,8 @@ impl TestApp {
 
     /// `GET` on the admin listener.
     pub async fn admin_get(&self, path: &str, key: &str) -> Res {
-        self.admin(reqwest::Method::GET, path, None, Some(key)).await
+        self.admin(reqwest::Method::GET, path, None, Some(key))
+            .await
     }
 
     /// Every response body so far, for tests that scan for other things.

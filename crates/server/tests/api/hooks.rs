@@ -209,7 +209,10 @@ async fn python_receiver(secret: &str, fail_first: u32) -> Option<Receiver> {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.jsonl");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/webhooks/receiver.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/webhooks/receiver.py"
+    );
     let mut child = tokio::process::Command::new("python3")
         .arg(script)
         .args(["--port", "0", "--fail-first", &fail_first.to_string()])
@@ -405,7 +408,10 @@ async fn a_dead_receiver_never_holds_a_login_and_ends_in_the_dead_letters() {
     .await;
     // While the delivery hangs, sign-ins go on (and user.signed_in is written, as asked).
     for _ in 0..3 {
-        assert_eq!(app.login(&app.login_code("alice")).await.ok()["registered"], true);
+        assert_eq!(
+            app.login(&app.login_code("alice")).await.ok()["registered"],
+            true
+        );
     }
     let res = app
         .admin_get("/admin/v1/events?type=user.signed_in", &key)
