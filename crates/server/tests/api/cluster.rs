@@ -216,3 +216,85 @@ async fn the_legacy_decrypt_cap_counts_failures_on_every_instance() {
             .assert_error(422, "session_key_stale");
     }
 }
+
+/// A webhook receiver on loopback that records every `webhook-id` it is sent and answers 204.
+async fn recording_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let handler = move |headers: axum::http::HeaderMap| {
+        let s = s.clone();
+        async move {
+            if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+                s.lock().unwrap().push(id.to_owned());
+            }
+            axum::http::StatusCode::NO_CONTENT
+        }
+    };
+    let router = axum::Router::new().route("/hook", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_deliver_each_event_once() {
+    let Some(redis) = backend_url("WXLOGIN_TEST_REDIS_URL", "Redis") else {
+        return;
+    };
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let (url, seen) = recording_receiver().await;
+    let secret = wxlogin_hooks::WebhookSecret::generate().expose_secret();
+    let prefix = format!("wxlogin-test-{}:", uuid::Uuid::new_v4().simple());
+    let master_key = MasterKey::generate();
+    let options = |sim| Options {
+        database_url: Some(db.url().to_owned()),
+        redis_url: Some(redis.clone()),
+        redis_prefix: Some(prefix.clone()),
+        master_key: Some(master_key.clone()),
+        sim,
+        tweak: Some(std::sync::Arc::new({
+            let (url, secret) = (url.clone(), secret.clone());
+            move |raw| {
+                raw.webhooks = vec![wxlogin_server::config::WebhookSection {
+                    url: url.clone(),
+                    secret: Some(secret.clone()),
+                    secret_file: None,
+                    events: vec!["*".into()],
+                    include_phone: false,
+                }];
+            }
+        })),
+        ..Options::default()
+    };
+    let a = TestApp::spawn_with(options(None)).await;
+    let b = TestApp::spawn_with(options(Some(a.sim.clone()))).await;
+    for i in 0..10 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.register_user(&format!("u{i}"), &format!("+86138001380{i:02}"))
+            .await;
+    }
+    // Each registration writes user.registered and identity.bound: 20 events, each delivered
+    // by one of the two instances.
+    let mut delivered = Vec::new();
+    for _ in 0..1500 {
+        delivered = seen.lock().unwrap().clone();
+        if delivered.len() >= 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A little longer, so that a duplicate would have time to arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let delivered = seen.lock().unwrap().clone();
+    let mut distinct = delivered.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 20, "{delivered:?}");
+    assert_eq!(delivered.len(), 20, "an event was delivered twice: {delivered:?}");
+    drop((a, b));
+    drop(db);
+}
