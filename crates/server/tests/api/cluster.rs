@@ -287,8 +287,24 @@ async fn two_instances_deliver_each_event_once() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    // A little longer, so that a duplicate would have time to arrive.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Every delivery is recorded as delivered after one attempt: two instances claiming one
+    // delivery would both have sent it (and counted two attempts).
+    let key = a.root_key().await;
+    for _ in 0..1500 {
+        let res = a.admin_get("/admin/v1/events?limit=100", &key).await;
+        let events = res.ok()["events"].as_array().unwrap().clone();
+        if events.len() == 20
+            && events
+                .iter()
+                .all(|e| e["deliveries"][0]["status"] == "delivered")
+        {
+            for e in &events {
+                assert_eq!(e["deliveries"][0]["attempts"], 1, "{e}");
+            }
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let delivered = seen.lock().unwrap().clone();
     let mut distinct = delivered.clone();
     distinct.sort();
