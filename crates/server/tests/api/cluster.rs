@@ -290,6 +290,7 @@ async fn two_instances_deliver_each_event_once() {
     // Every delivery is recorded as delivered after one attempt: two instances claiming one
     // delivery would both have sent it (and counted two attempts).
     let key = a.root_key().await;
+    let mut settled = false;
     for _ in 0..1500 {
         let res = a.admin_get("/admin/v1/events?limit=100", &key).await;
         let events = res.ok()["events"].as_array().unwrap().clone();
@@ -301,10 +302,12 @@ async fn two_instances_deliver_each_event_once() {
             for e in &events {
                 assert_eq!(e["deliveries"][0]["attempts"], 1, "{e}");
             }
+            settled = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    assert!(settled, "the 20 deliveries were not all recorded as delivered");
     let delivered = seen.lock().unwrap().clone();
     let mut distinct = delivered.clone();
     distinct.sort();
