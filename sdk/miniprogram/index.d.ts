@@ -25,6 +25,10 @@ export type WxLoginErrorCode =
   | 'unauthenticated'
   | 'refresh_token_invalid'
   | 'refresh_token_reused'
+  | 'user_disabled' // 403: the account is disabled
+  | 'phone_bound_elsewhere' // 409: the phone's account already has another WeChat account in this app
+  | 'phone_taken' // 409 (changePhone): another account holds the number
+  | 'image_invalid' // 422 (uploadAvatar): not a JPEG, PNG or WebP image
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
@@ -65,6 +69,30 @@ export interface User {
   [field: string]: unknown;
 }
 
+/** GET /v1/me/export: everything the server holds about the user. Times are RFC 3339. */
+export interface AccountExport {
+  user: {
+    user_id: string;
+    nickname: string | null;
+    avatar_url: string | null;
+    /** E.164, in full */
+    phone_number: string;
+    /** The operator's id for the user */
+    external_id: string | null;
+    created_at: string;
+    last_login_at: string | null;
+  };
+  /** The WeChat identities, in full. */
+  identities: Array<{ appid: string; openid: string; unionid: string | null; bound_at: string }>;
+  /** Signed-in devices (refresh families). */
+  refresh_families: Array<{ appid: string; created_at: string; expires_at: string }>;
+  /** Open mini program sessions. */
+  sessions: Array<{ appid: string; created_at: string; expires_at: string }>;
+  /** The account's events, oldest first ("user.registered", ...). */
+  events: Array<{ id: string; type: string; timestamp: string; appid: string | null }>;
+  [field: string]: unknown;
+}
+
 export interface Phone {
   /** E.164, e.g. "+8613800138000" */
   phone_number: string;
@@ -79,23 +107,30 @@ export interface WxLoginStorage {
   remove(key: string): void;
 }
 
-/** The parts of the mini program `wx` object the SDK uses. */
-export interface WxLike {
-  login(options: { success(res: { code: string; errMsg: string }): void; fail(res: { errMsg: string }): void }): void;
-  request(options: {
-    url: string;
-    method?: string;
-    data?: unknown;
-    header?: Record<string, string>;
-    timeout?: number;
-    dataType?: string;
-    success(res: WxResponse): void;
-    fail(res: { errMsg: string }): void;
-  }): unknown;
-  getStorageSync(key: string): unknown;
-  setStorageSync(key: string, value: unknown): void;
+/**
+ * The parts of the platform object the SDK uses: WeChat's `wx`, uni-app's `uni` or Taro's
+ * `Taro`. Each asynchronous call gets the mini program API's parameters plus success/fail
+ * callbacks, and may answer through the callbacks (wx, uni), return a promise (Taro; uni-app
+ * without callbacks, whose Vue 2 promises resolve [err, res]), or both: the first answer counts.
+ * The parameters are typed loosely on purpose, so that each framework's own typings fit.
+ */
+export interface PlatformLike {
+  /** wx.login: success({code}). */
+  login(options: any): unknown;
+  /** wx.request: {url, method, data, header, timeout, dataType}; success({statusCode, data, header}). */
+  request(options: any): unknown;
+  /** wx.uploadFile: {url, filePath, name, header, formData, timeout}; success({statusCode, data}). uploadAvatar only. */
+  uploadFile?(options: any): unknown;
+  getStorageSync(key: string): any;
+  setStorageSync(key: string, value: any): void;
   removeStorageSync(key: string): void;
+  /** Read for the language (`language`, or uni-app's `appLanguage`); optional. */
+  getAppBaseInfo?(): any;
+  getSystemInfoSync?(): any;
 }
+
+/** @deprecated The former name of PlatformLike. */
+export type WxLike = PlatformLike;
 
 export interface WxLoginOptions {
   /** The wxlogin server, e.g. "https://auth.example.com" (a trailing slash is ignored). */
@@ -106,10 +141,21 @@ export interface WxLoginOptions {
   storage?: WxLoginStorage;
   /** Prefix of the storage keys; default "wxlogin:". Keys: session, tokens, user, ticket. */
   storagePrefix?: string;
-  /** wx.request timeout in ms; default WeChat's (60 s, or app.json networkTimeout). */
+  /** request / uploadFile timeout in ms; default the platform's (WeChat: 60 s, or app.json networkTimeout). */
   timeout?: number;
-  /** The `wx` object; default the global `wx`. For tests and other runtimes. */
-  wx?: WxLike;
+  /**
+   * The platform object: `wx` (the default, the global one), uni-app's `uni` or Taro's `Taro`.
+   * Its language (getAppBaseInfo / getSystemInfoSync) is sent as Accept-Language.
+   */
+  platform?: PlatformLike;
+  /** @deprecated The former name of `platform`. */
+  wx?: PlatformLike;
+  /**
+   * The language of messageFor() and of the SDK's own user-facing messages. Default: English on
+   * a platform whose language is English, Chinese otherwise. When given, it is also sent as
+   * Accept-Language ("zh-CN" / "en") instead of the platform's language.
+   */
+  locale?: 'zh' | 'en';
 }
 
 /** The getPhoneNumber button's event; only `detail` is read. */
@@ -139,10 +185,25 @@ export interface PendingRegistration {
 export interface RegisterProfile {
   /** 1-64 characters; an empty string is left out. */
   nickname?: string;
-  /** An https URL (upload the chooseAvatar file to your storage first); an empty string is left out. */
+  /** The URL uploadAvatar gave, or any https URL; an empty string is left out. */
   avatarUrl?: string;
   /** Default: the ticket kept by the last loginWithPhone. */
   ticket?: string;
+}
+
+export interface ProfileChanges {
+  /** 1-64 characters, not blank; left alone when absent. It cannot be removed. */
+  nickname?: string;
+  /** An https URL or the one uploadAvatar gave; null removes the avatar; left alone when absent. */
+  avatarUrl?: string | null;
+}
+
+export interface UploadAvatarOptions {
+  /**
+   * Upload with this registration ticket instead of a bearer token (the registration page).
+   * Default: the bearer token when signed in, else the pending registration's ticket.
+   */
+  registrationTicket?: string;
 }
 
 export interface RequestOptions {
@@ -187,7 +248,7 @@ export interface WxLogin {
   register(profile?: RegisterProfile): Promise<{ user: User }>;
 
   /**
-   * wx.request with `Authorization: Bearer <access token>`. A 401 refreshes the tokens once (one
+   * The platform's request with `Authorization: Bearer <access token>` (and Accept-Language). A 401 refreshes the tokens once (one
    * refresh for any number of concurrent 401s) and repeats the request once. Resolves with the
    * response of a 2xx; rejects with a WxLoginError otherwise. `unauthenticated` when not signed
    * in, or when the refresh token was refused (the tokens are then cleared).
@@ -208,6 +269,53 @@ export interface WxLogin {
 
   /** The ticket and phone of the last loginWithPhone that found no account, or null once spent or expired. */
   getPendingRegistration(): PendingRegistration | null;
+
+  /**
+   * PATCH /v1/me: changes what is given, leaves the rest. Resolves the user as GET /v1/me shows
+   * it, which getUser() then returns. `invalid_request` for a nickname or URL out of bounds.
+   */
+  updateProfile(changes: ProfileChanges): Promise<{ user: User }>;
+
+  /**
+   * POST /v1/avatar through uploadFile (multipart, field `file`): the temporary file of
+   * <button open-type="chooseAvatar"> (e.detail.avatarUrl), JPEG, PNG or WebP of at most 1 MiB.
+   * With the bearer token when signed in (a 401 refreshes once), else with the registration
+   * ticket. Resolves the URL to pass to register() or updateProfile(); the profile is not
+   * changed by the upload. `image_invalid` (422), `payload_too_large` (413), `ticket_invalid`,
+   * `unauthenticated` (neither signed in nor a registration pending: nothing is sent).
+   */
+  uploadAvatar(tempFilePath: string, options?: UploadAvatarOptions): Promise<{ avatarUrl: string }>;
+
+  /**
+   * Takes the getPhoneNumber button's event, like loginWithPhone; logs in silently for a
+   * session of this WeChat account, then POST /v1/me/phone. Resolves the user with the new
+   * `phone_masked`. `phone_taken` (409): another account holds the number; `permission_denied`:
+   * refused, nothing sent; `session_key_stale`: old encryptedData, its message asks for another
+   * tap; `unauthenticated`: not signed in, or this WeChat account has no account any more.
+   */
+  changePhone(event: PhoneNumberEvent): Promise<{ user: User }>;
+
+  /**
+   * DELETE /v1/me, the account deletion (注销): every sign-in ends on the server, the identities,
+   * phone and profile are erased. Then everything stored locally is cleared. On a rejection
+   * nothing local changes.
+   */
+  deleteAccount(): Promise<void>;
+
+  /** GET /v1/me/export: everything the server holds about the user (PIPL access and portability). */
+  exportAccount(): Promise<AccountExport>;
+
+  /**
+   * A text for the user about an error (or an error code), in the SDK's locale: Chinese by
+   * default, English with `locale: 'en'`. A code the SDK does not know gets a generic text.
+   */
+  messageFor(error: WxLoginError | { code?: string } | string): string;
 }
 
 export function createWxLogin(options: WxLoginOptions): WxLogin;
+
+/** The texts of messageFor(), by locale and error code (read only). */
+export const messages: {
+  readonly zh: Readonly<Record<string, string>>;
+  readonly en: Readonly<Record<string, string>>;
+};
