@@ -53,14 +53,14 @@ async function answers(url) {
   }
 }
 
-async function startOnce(bin) {
+async function startOnce(bin, env) {
   const port = await freePort();
   let simPort = await freePort();
   while (simPort === port) simPort = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxlogin-sdk-test-'));
   // The admin listener (/metrics) on a port the OS picks: test files run in parallel.
   const args = ['serve', '--dev', '--port', String(port), '--sim-port', String(simPort), '--admin-port', '0', '--data-dir', dataDir];
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
   let output = '';
   const keep = (chunk) => {
     output = (output + chunk.toString()).slice(-20000);
@@ -122,13 +122,13 @@ async function startOnce(bin) {
 /**
  * Starts the server; resolves {baseUrl, simUrl, appid, stop(), output()}. Retries with new
  * ports when the process exits at once (another process took a port between our probe and its
- * bind).
+ * bind). `env` adds configuration (`WXLOGIN__SECTION__KEY`) to the dev defaults.
  */
-async function startServer() {
+async function startServer({ env = {} } = {}) {
   const bin = findBinary();
   let last;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const started = await startOnce(bin);
+    const started = await startOnce(bin, env);
     if (started.baseUrl) return started;
     last = started;
   }
@@ -148,4 +148,28 @@ async function simPost(simUrl, route, body) {
   return res.json();
 }
 
-module.exports = { startServer, findBinary, simPost, DEV_APPID };
+const routeCache = new Map();
+
+/**
+ * Fails the calling test, with a message that says so, when the server's OpenAPI document has
+ * no `method path`: the endpoint has not landed in this binary yet. Never a skip: CI must not
+ * pass a suite that did not run.
+ */
+async function requireRoute(server, method, route) {
+  if (!routeCache.has(server.baseUrl)) {
+    routeCache.set(
+      server.baseUrl,
+      fetch(`${server.baseUrl}/openapi.json`).then((r) => (r.ok ? r.json() : { paths: {} }))
+    );
+  }
+  const doc = await routeCache.get(server.baseUrl);
+  const ops = (doc.paths || {})[route] || {};
+  if (!ops[method.toLowerCase()]) {
+    throw new Error(
+      `this wxlogin binary has no ${method.toUpperCase()} ${route} (not in its /openapi.json): ` +
+        'build the server from a branch that has it'
+    );
+  }
+}
+
+module.exports = { startServer, findBinary, simPost, requireRoute, DEV_APPID };
