@@ -18,9 +18,13 @@ Page({
       if (err.code === 'unauthenticated') {
         wx.reLaunch({ url: '/pages/login/login' });
       } else {
-        this.setData({ message: 'Could not load your profile (' + err.code + ').' });
+        this.setData({ message: getApp().wxlogin.messageFor(err) });
       }
     }
+  },
+
+  onProfile() {
+    wx.navigateTo({ url: '/pages/profile/profile' });
   },
 
   async onLogout() {

@@ -1,27 +1,6 @@
 // Sign in: wx.login on arrival (a known WeChat user goes straight home), else the
-// getPhoneNumber button. Everything goes through getApp().wxlogin.
-
-// What the user sees for an SDK error; err.message is written for developers except where noted.
-function messageFor(err) {
-  switch (err && err.code) {
-    case 'permission_denied':
-      return 'The phone number is needed to sign in. Tap the button and allow it.';
-    case 'session_key_stale':
-      return err.message; // the SDK's own "please tap the button again"
-    case 'network_error':
-    case 'wechat_unavailable':
-    case 'unavailable':
-      return 'The network is having trouble. Please try again.';
-    case 'rate_limited':
-      return 'Too many attempts. Please wait a moment.';
-    case 'registration_closed':
-      return 'Registration is closed.';
-    case 'login_blocked':
-      return 'This WeChat account cannot sign in.';
-    default:
-      return 'Sign-in failed (' + (err && err.code) + '). Please try again.';
-  }
-}
+// getPhoneNumber button. Everything goes through getApp().wxlogin; what the user reads about an
+// error is the SDK's messageFor(err) (Chinese by default; session_key_stale asks for another tap).
 
 Page({
   data: {
@@ -48,7 +27,7 @@ Page({
       }
       this.setData({ state: 'phone' });
     } catch (err) {
-      this.setData({ state: 'error', message: messageFor(err) });
+      this.setData({ state: 'error', message: getApp().wxlogin.messageFor(err) });
     }
   },
 
@@ -64,7 +43,7 @@ Page({
         wx.navigateTo({ url: '/pages/register/register' });
       }
     } catch (err) {
-      this.setData({ state: 'phone', message: messageFor(err) });
+      this.setData({ state: 'phone', message: getApp().wxlogin.messageFor(err) });
     }
   },
 });
