@@ -26,7 +26,56 @@ use wxlogin_core::AuthError;
 use wxlogin_core::ports::{AvatarStore, StoreError, StoreResult};
 
 use crate::error::ApiError;
+use crate::openapi::{self, Responses};
 use crate::routes::AppState;
+
+/// The operations of this module, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(upload, serve))]
+struct Operations;
+
+impl utoipa::OpenApi for openapi::AvatarsApi {
+    fn openapi() -> utoipa::openapi::OpenApi {
+        <Operations as utoipa::OpenApi>::openapi()
+    }
+}
+
+/// `POST /v1/avatar`'s form.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AvatarUpload {
+    /// The image: JPEG, PNG or WebP, at most 1 MiB.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Before registration: the ticket from `/v1/phone` (not used up by the upload).
+    registration_ticket: Option<String>,
+}
+
+/// The errors of `POST /v1/avatar`.
+struct UploadErrors;
+
+impl utoipa::IntoResponses for UploadErrors {
+    fn responses() -> Responses {
+        openapi::error_responses(&[
+            "invalid_request",
+            "unauthenticated",
+            "ticket_invalid",
+            "user_disabled",
+            "image_invalid",
+            "payload_too_large",
+            "rate_limited",
+        ])
+    }
+}
+
+/// The errors of `GET /avatars/{id}`.
+struct ServeErrors;
+
+impl utoipa::IntoResponses for ServeErrors {
+    fn responses() -> Responses {
+        openapi::error_responses(&["not_found"])
+    }
+}
 
 /// The largest file accepted.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -157,7 +206,18 @@ fn image_invalid() -> ApiError {
     ApiError::Auth(AuthError::ImageInvalid)
 }
 
-/// `POST /v1/avatar`.
+/// Uploads an avatar for the profile (bearer) or the registration page (ticket).
+#[utoipa::path(
+    post,
+    path = "/v1/avatar",
+    tag = "account",
+    request_body(content = AvatarUpload, content_type = "multipart/form-data"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored: its URL.", body = AvatarView),
+        UploadErrors,
+    ),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -240,7 +300,17 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-/// `GET /avatars/{id}`: public, cacheable for ever (an id is never reused).
+/// An uploaded avatar: public, cacheable for ever (an id is never reused).
+#[utoipa::path(
+    get,
+    path = "/avatars/{id}",
+    tag = "account",
+    params(("id" = String, Path, description = "`<22 characters>.jpg` or `.png`")),
+    responses(
+        (status = 200, description = "The image.", content_type = "image/jpeg"),
+        ServeErrors,
+    ),
+)]
 pub async fn serve(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let Some(avatars) = state.avatars.clone() else {
         return ApiError::NotFound.into_response();

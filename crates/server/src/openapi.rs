@@ -42,6 +42,9 @@ pub struct OpsApi;
 /// The user's own account routes (`routes::me`).
 pub struct MeApi;
 
+/// Avatar uploads (`avatars`).
+pub struct AvatarsApi;
+
 /// The name of the bearer security scheme that `/v1/me` and `/v1/logout` require.
 pub const BEARER: &str = "bearer";
 
@@ -71,6 +74,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(WellKnownApi::openapi());
     doc.merge(OpsApi::openapi());
     doc.merge(MeApi::openapi());
+    doc.merge(AvatarsApi::openapi());
     Conventions.modify(&mut doc);
     // utoipa marks a body of a non-`Option` type required; logout's may be left out, and
     // `Option<_>` would document a JSON `null`, which is refused.
