@@ -18,6 +18,7 @@
 //! * [`outcome`]: per-code idempotency, in process and across instances.
 //! * [`limits`]: rate limits on one instance, and the check every limiter goes through.
 //! * [`counters`]: the business metrics and their fixed label sets.
+//! * [`redact`]: URLs with their password masked, for `Debug` output, logs and errors.
 
 pub mod counters;
 pub mod crypto;
@@ -27,6 +28,7 @@ pub mod limits;
 pub mod outcome;
 pub mod phone;
 pub mod ports;
+pub mod redact;
 pub mod secret;
 pub mod service;
 pub mod tokens;

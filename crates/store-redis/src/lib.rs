@@ -69,7 +69,7 @@ impl RedisStore {
     /// Connects to `url` (`redis://[user:password@]host:port/db` or `rediss://`). The error
     /// never contains the URL's password.
     pub async fn connect(url: &str, options: RedisOptions) -> StoreResult<Self> {
-        let shown = wxlogin_store_sql::redact_url(url);
+        let shown = wxlogin_core::redact::redact_url(url);
         let client = redis::Client::open(url)
             .map_err(|e| StoreError::Other(format!("redis url {shown}: {}", e.category())))?;
         let config = ConnectionManagerConfig::new()

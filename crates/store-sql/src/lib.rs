@@ -29,7 +29,6 @@
 //!   per-dialect variants), `Arg`, `Row`, and `Exec`, what each engine implements.
 //! * `rows`: rows as read from any engine, to the ports' records.
 //! * `errors`: sqlx errors to [`StoreError`] (`Unavailable` or `Other`).
-//! * `redact`: [`redact_url`], database URLs with their password masked, for `Debug` and logs.
 //! * `copy`: [`copy::copy_data`], every durable row from one database to another (`wxlogin copy-data`).
 //! * `sqlite`: the SQLite engine (rusqlite): reads on the caller's thread, one writer thread
 //!   committing units in groups, each in its own savepoint.
@@ -56,12 +55,10 @@ pub mod copy;
 mod errors;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod pooled;
-mod redact;
 mod rows;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
 
-pub use redact::redact_url;
 pub use store::{ConnectOptions, Purged, SqlStore};

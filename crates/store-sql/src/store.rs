@@ -19,8 +19,8 @@ use wxlogin_core::ports::{
     RegisterOutcome, RotateOutcome, SessionKeys, SessionRecord, SessionStore, SigningKeyRecord,
     StoreError, StoreResult, TicketRecord, TokenStore, UserRecord, UserStore,
 };
+use wxlogin_core::redact::redact_url;
 
-use crate::redact::redact_url;
 use crate::rows::{self, unix};
 use crate::sql::{BoxFuture, Exec, Query, Step, args};
 
