@@ -8,6 +8,7 @@
 //! * [`ids`], [`secret`]: newtypes; secrets never print.
 //! * [`wechat`]: the port to WeChat's server API, failures classified by what to do.
 //! * [`ports`]: storage and time.
+//! * [`lease`]: the cluster-wide WeChat access-token lease ([`lease::TokenLease`]), a port.
 //! * [`service`]: login, phone, register, refresh, logout, me.
 //! * [`error`]: one error per stable code of the contract.
 //! * [`views`]: the response bodies.
@@ -24,6 +25,7 @@ pub mod counters;
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod lease;
 pub mod limits;
 pub mod outcome;
 pub mod phone;
