@@ -9,7 +9,8 @@
 //! * [`revocations`]: revoked refresh families, checked on every bearer token;
 //! * [`limits`]: token buckets for the rate limits;
 //! * [`attempts`]: failure counts behind caps (the legacy-decrypt cap);
-//! * [`lease`]: the cluster-wide WeChat access token with one refresher per appid.
+//! * [`lease`]: the storage of the cluster-wide WeChat access token (core's `TokenLease`:
+//!   the sealed token, the lease and its fences); `wxlogin-wechat` decides who fetches.
 //!
 //! # Keys
 //! Every key starts with the configured prefix (default `wxlogin:`) and carries a hash tag
