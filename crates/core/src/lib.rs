@@ -9,6 +9,7 @@
 //! * [`wechat`]: the port to WeChat's server API, failures classified by what to do.
 //! * [`ports`]: storage and time.
 //! * [`admin`], [`events`]: what the admin API needs from storage; the outbox and webhooks.
+//! * [`lease`]: the cluster-wide WeChat access-token lease ([`lease::TokenLease`]), a port.
 //! * [`service`]: login, phone, register, refresh, logout, me.
 //! * [`error`]: one error per stable code of the contract.
 //! * [`views`]: the response bodies.
@@ -19,6 +20,7 @@
 //! * [`outcome`]: per-code idempotency, in process and across instances.
 //! * [`limits`]: rate limits on one instance, and the check every limiter goes through.
 //! * [`counters`]: the business metrics and their fixed label sets.
+//! * [`redact`]: URLs with their password masked, for `Debug` output, logs and errors.
 
 pub mod admin;
 pub mod counters;
@@ -26,10 +28,12 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod lease;
 pub mod limits;
 pub mod outcome;
 pub mod phone;
 pub mod ports;
+pub mod redact;
 pub mod secret;
 pub mod service;
 pub mod tokens;

@@ -2,8 +2,8 @@
 //!
 //! Implementations: `wxlogin-store-sql` (SQLite, PostgreSQL, MySQL) for everything durable;
 //! `wxlogin-store-redis` for what several instances share and may lose (sessions, per-code
-//! outcomes, revocation entries, rate-limit buckets); [`crate::limits`] for rate limits on
-//! one instance. Every method is
+//! outcomes, revocation entries, rate-limit buckets, and the access-token lease of
+//! [`crate::lease`]); [`crate::limits`] for rate limits on one instance. Every method is
 //! safe to call concurrently from many instances sharing one database: the atomic steps
 //! (rotating a refresh token, consuming a ticket) are single methods so that a backend can
 //! make them one transaction.

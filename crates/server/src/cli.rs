@@ -7,8 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use wxlogin_core::redact::redact_url;
 use wxlogin_core::tokens::KeyRing;
-use wxlogin_store_sql::{copy, redact_url};
+use wxlogin_store_sql::copy;
 use wxlogin_wechat_sim::{Sim, SimApp, SimConfig};
 
 use crate::config::{self, RawConfig, Settings};

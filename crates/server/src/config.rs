@@ -192,7 +192,7 @@ impl std::fmt::Debug for DatabaseSection {
         f.debug_struct("DatabaseSection")
             .field(
                 "url",
-                &self.url.as_deref().map(wxlogin_store_sql::redact_url),
+                &self.url.as_deref().map(wxlogin_core::redact::redact_url),
             )
             .field("url_file", &self.url_file)
             .finish_non_exhaustive()
@@ -216,7 +216,7 @@ impl std::fmt::Debug for RedisSection {
         f.debug_struct("RedisSection")
             .field(
                 "url",
-                &self.url.as_deref().map(wxlogin_store_sql::redact_url),
+                &self.url.as_deref().map(wxlogin_core::redact::redact_url),
             )
             .field("url_file", &self.url_file)
             .field("prefix", &self.prefix)
@@ -636,7 +636,7 @@ impl DatabaseUrl {
 impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("DatabaseUrl")
-            .field(&wxlogin_store_sql::redact_url(self.0.expose_secret()))
+            .field(&wxlogin_core::redact::redact_url(self.0.expose_secret()))
             .finish()
     }
 }

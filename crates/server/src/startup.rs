@@ -13,14 +13,16 @@ use wxlogin_core::service::admin::{AdminPorts, AdminService};
 use wxlogin_core::tokens::{KeyPolicy, KeyRing};
 use wxlogin_core::{AuthService, Ports};
 use wxlogin_store_redis::attempts::RedisAttempts;
-use wxlogin_store_redis::lease::{LeaseOptions, LeaseStatus, RedisTokenSource};
+use wxlogin_store_redis::lease::RedisTokenLease;
 use wxlogin_store_redis::limits::RedisRateLimiter;
 use wxlogin_store_redis::outcomes::RedisOutcomes;
 use wxlogin_store_redis::revocations::RedisRevocations;
 use wxlogin_store_redis::sessions::RedisSessions;
 use wxlogin_store_redis::{RedisOptions, RedisStore};
 use wxlogin_store_sql::{ConnectOptions, SqlStore};
-use wxlogin_wechat::{ClientConfig, WeChatAdapter, WeChatClient};
+use wxlogin_wechat::{
+    ClientConfig, LeaseOptions, LeaseStatus, LeasedTokenSource, WeChatAdapter, WeChatClient,
+};
 
 use crate::config::Settings;
 use crate::integrations;
@@ -162,8 +164,8 @@ impl Application {
                 let redis = RedisStore::connect(url.expose_secret(), options)
                     .await
                     .map_err(StartupError::Redis)?;
-                let lease = Arc::new(RedisTokenSource::new(
-                    redis.clone(),
+                let lease = Arc::new(LeasedTokenSource::new(
+                    Arc::new(RedisTokenLease::new(redis.clone())),
                     client.clone(),
                     apps.clone(),
                     sealer.clone(),

@@ -86,7 +86,6 @@ pub fn describe_and_zero() {
     // Registering needs the recorder in place; this installs it if nothing has yet.
     let _ = metrics_handle();
     wxlogin_wechat::telemetry::describe();
-    wxlogin_store_redis::lease::describe_metrics();
 
     describe_counter!(
         "wxlogin_http_requests_total",
@@ -171,7 +170,7 @@ pub fn describe_and_zero() {
         c::REGISTRATIONS_TOTAL,
         c::REFRESH_REUSE_TOTAL,
         c::SESSIONS_OPENED_TOTAL,
-        wxlogin_store_redis::lease::LEASE_WAITS_TOTAL,
+        wxlogin_wechat::telemetry::LEASE_WAITS_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
     }
@@ -199,9 +198,11 @@ pub fn describe_and_zero() {
     for step in c::OUTCOME_STORE_STEPS {
         metrics::counter!(c::OUTCOME_STORE_ERRORS_TOTAL, "step" => step).increment(0);
     }
-    for what in ["rate_limit", "access_token"] {
-        metrics::counter!(wxlogin_store_redis::lease::FALLBACKS_TOTAL, "what" => what).increment(0);
-    }
+    // One family, emitted in two places: the Redis rate limiter and the token lease.
+    metrics::counter!(wxlogin_store_redis::limits::FALLBACK_METRIC, "what" => "rate_limit")
+        .increment(0);
+    metrics::counter!(wxlogin_wechat::telemetry::FALLBACKS_TOTAL, "what" => "access_token")
+        .increment(0);
     for result in ["ok", "error"] {
         metrics::counter!(wxlogin_wechat::telemetry::ACCESS_TOKEN_REFRESHES_TOTAL, "result" => result)
             .increment(0);

@@ -9,7 +9,8 @@
 //! * [`revocations`]: revoked refresh families, checked on every bearer token;
 //! * [`limits`]: token buckets for the rate limits;
 //! * [`attempts`]: failure counts behind caps (the legacy-decrypt cap);
-//! * [`lease`]: the cluster-wide WeChat access token with one refresher per appid.
+//! * [`lease`]: the storage of the cluster-wide WeChat access token (core's `TokenLease`:
+//!   the sealed token, the lease and its fences); `wxlogin-wechat` decides who fetches.
 //!
 //! # Keys
 //! Every key starts with the configured prefix (default `wxlogin:`) and carries a hash tag
@@ -69,7 +70,7 @@ impl RedisStore {
     /// Connects to `url` (`redis://[user:password@]host:port/db` or `rediss://`). The error
     /// never contains the URL's password.
     pub async fn connect(url: &str, options: RedisOptions) -> StoreResult<Self> {
-        let shown = wxlogin_store_sql::redact_url(url);
+        let shown = wxlogin_core::redact::redact_url(url);
         let client = redis::Client::open(url)
             .map_err(|e| StoreError::Other(format!("redis url {shown}: {}", e.category())))?;
         let config = ConnectionManagerConfig::new()

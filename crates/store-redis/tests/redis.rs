@@ -9,6 +9,8 @@
 
 #[path = "redis/attempts.rs"]
 mod attempts;
+#[path = "redis/lease.rs"]
+mod lease;
 #[path = "redis/limits.rs"]
 mod limits;
 #[path = "redis/outcomes.rs"]

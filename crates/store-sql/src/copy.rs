@@ -40,9 +40,9 @@ use sqlx::Sqlite;
 use sqlx::{QueryBuilder, Row, Transaction};
 use time::OffsetDateTime;
 use wxlogin_core::ports::StoreError;
+use wxlogin_core::redact::redact_url;
 
 use crate::errors;
-use crate::redact::redact_url;
 use crate::rows::unix;
 use crate::store::{ConnectOptions, SqlStore};
 

@@ -34,7 +34,6 @@
 //!   batch import on its own) and [`AdminKeyStore`].
 //! * `events`: [`EventStore`]: the outbox read back, webhook fan-out, claims and deliveries.
 //! * `errors`: sqlx errors to [`StoreError`] (`Unavailable` or `Other`).
-//! * `redact`: [`redact_url`], database URLs with their password masked, for `Debug` and logs.
 //! * `copy`: [`copy::copy_data`], every durable row from one database to another (`wxlogin copy-data`).
 //! * `sqlite`: the SQLite engine (rusqlite): reads on the caller's thread, one writer thread
 //!   committing units in groups, each in its own savepoint.
@@ -70,12 +69,10 @@ mod import;
 mod outbox;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod pooled;
-mod redact;
 mod rows;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
 
-pub use redact::redact_url;
 pub use store::{ConnectOptions, Purged, SqlStore};

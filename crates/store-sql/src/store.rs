@@ -20,9 +20,9 @@ use wxlogin_core::ports::{
     RegisterOutcome, RotateOutcome, SessionKeys, SessionRecord, SessionStore, SigningKeyRecord,
     StoreError, StoreResult, TicketRecord, TokenStore, UserRecord, UserStore,
 };
+use wxlogin_core::redact::redact_url;
 
 use crate::outbox::{NewEvent, insert_event, write_events};
-use crate::redact::redact_url;
 use crate::rows::{self, unix};
 use crate::sql::{Arg, BoxFuture, Exec, Query, Step, args};
 

@@ -1,5 +1,6 @@
 //! wxlogin-wechat: a typed client for WeChat's Mini Program server API, the errcode table,
-//! the access-token manager, and the adapter behind `wxlogin_core::wechat::WeChatApi`.
+//! the access-token manager and its cluster-wide lease, and the adapter behind
+//! `wxlogin_core::wechat::WeChatApi`.
 //!
 //! Four rules shape it (`docs/wechat.md` §1, §9):
 //! * a login or phone code goes to WeChat **once**: no method retries a code exchange, except
@@ -34,6 +35,8 @@
 //! * [`error`]: [`WeChatError`] and [`DecodeError`], free of secrets.
 //! * [`signature`]: the login-state HMAC for `checksession`.
 //! * [`token`]: the [`AccessTokenSource`] port and the in-process [`TokenManager`].
+//! * [`lease`]: [`LeasedTokenSource`], one token per appid for the whole cluster, through
+//!   core's `TokenLease` port (Redis), falling back to a [`TokenManager`] while it fails.
 //! * [`clock`]: the injectable time source for token expiry and breaker cool-downs.
 //! * [`adapter`]: [`WeChatAdapter`], the core port, and the error mapping to `WeChatFailure`.
 //! * [`telemetry`]: metric names, recorded through the `metrics` facade.
@@ -44,6 +47,7 @@ pub mod client;
 pub mod clock;
 pub mod errcode;
 pub mod error;
+pub mod lease;
 pub mod signature;
 pub mod telemetry;
 pub mod token;
@@ -58,5 +62,6 @@ pub use client::{
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use errcode::{Endpoint, Errcode, Outcome};
 pub use error::{DecodeError, WeChatError};
+pub use lease::{LeaseOptions, LeaseStatus, LeasedTokenSource};
 pub use token::{AccessTokenSource, TokenManager, TokenOptions};
 pub use wire::{AccessToken, EncryptedMsgCheck};

@@ -14,6 +14,13 @@ pub const CALLS_TOTAL: &str = "wxlogin_wechat_calls_total";
 pub const REQUEST_DURATION_SECONDS: &str = "wxlogin_wechat_request_duration_seconds";
 /// Counter: access-token fetches by the token manager, `{result}` = `ok` or `error`.
 pub const ACCESS_TOKEN_REFRESHES_TOTAL: &str = "wxlogin_access_token_refreshes_total";
+/// Counter: access-token requests that waited because another instance held the lease
+/// ([`crate::lease`]).
+pub const LEASE_WAITS_TOTAL: &str = "wxlogin_access_token_lease_waits_total";
+/// Counter: operations served without the shared store because it failed, `{what}`; the
+/// lease ([`crate::lease`]) counts `what="access_token"`. The same family as
+/// `wxlogin-store-redis`'s rate-limit fallbacks (`what="rate_limit"`), hence the name.
+pub const FALLBACKS_TOTAL: &str = "wxlogin_redis_fallbacks_total";
 /// Counter: an API's circuit breaker opened, `{api}`: after its consecutive-failure threshold,
 /// or again after a failed half-open probe (see [`crate::breaker`]).
 pub const BREAKER_OPEN_TOTAL: &str = "wxlogin_wechat_breaker_open_total";
@@ -36,6 +43,14 @@ pub fn describe() {
     metrics::describe_counter!(
         ACCESS_TOKEN_REFRESHES_TOTAL,
         "Access-token fetches by the in-process token manager, by result"
+    );
+    metrics::describe_counter!(
+        LEASE_WAITS_TOTAL,
+        "Access-token requests that waited for another instance's refresh"
+    );
+    metrics::describe_counter!(
+        FALLBACKS_TOTAL,
+        "Operations served without Redis because it failed, by what"
     );
     metrics::describe_counter!(
         BREAKER_OPEN_TOTAL,

@@ -5,7 +5,8 @@
 //! renews it before expiry, and runs at most one fetch per appid at a time: every caller that
 //! needs a token while a fetch is running waits for that fetch and shares its result.
 //!
-//! A cluster-wide version (a Redis lease around the fetch) can implement the same trait.
+//! The cluster-wide version, a lease around the fetch shared through a store, is
+//! [`crate::lease::LeasedTokenSource`].
 
 use std::collections::HashMap;
 use std::fmt;

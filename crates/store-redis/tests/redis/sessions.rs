@@ -30,9 +30,11 @@ fn assert_same(found: Option<SessionRecord>, expected: &SessionRecord) {
     assert_eq!(found.expires_at, expected.expires_at);
 }
 
-async fn sessions(redis: &TestRedis) -> (TestDb, Arc<wxlogin_store_sql::SqlStore>, RedisSessions) {
+/// The durable store is testkit's SQLite database, seen only through the port: this crate
+/// does not depend on `wxlogin-store-sql`, not even in tests.
+async fn sessions(redis: &TestRedis) -> (TestDb, Arc<dyn SessionStore>, RedisSessions) {
     let db = TestDb::sqlite();
-    let durable = Arc::new(db.open(1).await);
+    let durable: Arc<dyn SessionStore> = Arc::new(db.open(1).await);
     let sessions = RedisSessions::new(redis.store.clone(), durable.clone());
     (db, durable, sessions)
 }

@@ -1,5 +1,8 @@
-//! Database URLs with their password masked, so that `Debug` output and logs can show which
-//! database is meant without showing how to get in.
+//! Connection URLs (SQL databases, Redis) with their password masked, so that `Debug` output,
+//! logs and start-up errors can show which server is meant without showing how to get in.
+//!
+//! Here rather than in one adapter because every adapter and the server print such URLs, and
+//! adapters do not depend on each other.
 
 /// What a masked password is replaced with.
 const MASK: &str = "***";
