@@ -307,13 +307,20 @@ async fn two_instances_deliver_each_event_once() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(settled, "the 20 deliveries were not all recorded as delivered");
+    assert!(
+        settled,
+        "the 20 deliveries were not all recorded as delivered"
+    );
     let delivered = seen.lock().unwrap().clone();
     let mut distinct = delivered.clone();
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 20, "{delivered:?}");
-    assert_eq!(delivered.len(), 20, "an event was delivered twice: {delivered:?}");
+    assert_eq!(
+        delivered.len(),
+        20,
+        "an event was delivered twice: {delivered:?}"
+    );
     drop((a, b));
     drop(db);
 }

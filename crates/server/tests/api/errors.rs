@@ -68,7 +68,7 @@ async fn unknown_routes_and_methods_get_json_404_and_405() {
     app.get("/v1/login", None)
         .await
         .assert_error(405, "method_not_allowed");
-    app.request(reqwest::Method::DELETE, "/v1/me", None, None)
+    app.request(reqwest::Method::PUT, "/v1/me", None, None)
         .await
         .assert_error(405, "method_not_allowed");
 }

@@ -117,8 +117,43 @@ async fn a_registered_phone_signs_its_owner_in_by_code_and_by_legacy_data() {
 }
 
 #[tokio::test]
-async fn a_phone_owned_by_a_user_binds_the_new_openid_to_that_user() {
+async fn a_recycled_number_does_not_hand_over_the_account_by_default() {
     let app = TestApp::spawn().await;
+    let alice = app.register_user("alice", PHONE).await;
+    // The number's new holder (another WeChat account) proves it: refused, nothing bound.
+    let session = app.session_for("new-holder").await;
+    app.phone_by_code(&session, &app.phone_code("new-holder", PHONE))
+        .await
+        .assert_error(409, "phone_bound_elsewhere");
+    let login = app.login(&app.login_code("new-holder")).await;
+    assert_eq!(login.ok()["registered"], false);
+    // Alice herself still signs in by phone.
+    let session = app.session_for("alice").await;
+    let res = app
+        .phone_by_code(&session, &app.phone_code("alice", PHONE))
+        .await;
+    assert_eq!(res.ok()["user"]["user_id"], alice.user_id.as_str());
+    // Once an operator unbinds her WeChat account, the number's holder gets in.
+    let key = app.root_key().await;
+    let unbind = format!("/admin/v1/users/{}/identities/{APP}", alice.user_id);
+    app.admin(reqwest::Method::DELETE, &unbind, None, Some(&key))
+        .await;
+    let session = app.session_for("new-holder").await;
+    let res = app
+        .phone_by_code(&session, &app.phone_code("new-holder", PHONE))
+        .await;
+    assert_eq!(res.ok()["user"]["user_id"], alice.user_id.as_str());
+}
+
+#[tokio::test]
+async fn with_phone_match_sign_in_a_phone_owned_by_a_user_binds_the_new_openid_to_that_user() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        tweak: Some(std::sync::Arc::new(|raw| {
+            raw.registration.phone_match = wxlogin_core::PhoneMatch::SignIn;
+        })),
+        ..crate::helpers::Options::default()
+    })
+    .await;
     let alice = app.register_user("alice", PHONE).await;
     // Another WeChat account proves the same phone: it becomes a way into Alice's account.
     let session = app.session_for("alice-second-wechat").await;

@@ -90,7 +90,10 @@ async fn the_document_describes_exactly_the_routes_the_router_serves() {
 
     // And each one is routed: no 404 or 405 for what the document says exists. (A path with a
     // parameter is asked with the template itself, which names no avatar: 404 is its answer.)
-    for (method, path) in operations(&doc).into_iter().filter(|(_, p)| !p.contains('{')) {
+    for (method, path) in operations(&doc)
+        .into_iter()
+        .filter(|(_, p)| !p.contains('{'))
+    {
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let res = app
             .http
@@ -192,7 +195,12 @@ fn contract() -> Vec<(&'static str, &'static str, Statuses)> {
         (
             "patch",
             "/v1/me",
-            v1(&[(200, ""), body[0], (401, "unauthenticated"), (403, "user_disabled")]),
+            v1(&[
+                (200, ""),
+                body[0],
+                (401, "unauthenticated"),
+                (403, "user_disabled"),
+            ]),
         ),
         (
             "delete",
@@ -215,7 +223,11 @@ fn contract() -> Vec<(&'static str, &'static str, Statuses)> {
                 (503, "wechat_unavailable"),
             ]),
         ),
-        ("get", "/v1/me/export", v1(&[(200, ""), (401, "unauthenticated")])),
+        (
+            "get",
+            "/v1/me/export",
+            v1(&[(200, ""), (401, "unauthenticated")]),
+        ),
         (
             "post",
             "/v1/avatar",
