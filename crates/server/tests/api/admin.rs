@@ -591,3 +591,25 @@ async fn keys_are_listed_and_rotated_through_the_admin_api() {
     let list = app.admin_get("/admin/v1/keys", &key).await;
     assert_eq!(list.ok()["keys"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn each_admin_key_has_its_own_rate_limit() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Some(std::sync::Arc::new(|raw| {
+            raw.admin.requests_per_second = 1;
+            raw.admin.burst = 2;
+        })),
+        ..Options::default()
+    })
+    .await;
+    let busy = app.admin_key("busy", &[Scope::UsersRead]).await;
+    let other = app.admin_key("other", &[Scope::UsersRead]).await;
+    for _ in 0..2 {
+        app.admin_get("/admin/v1/stats", &busy).await.ok();
+    }
+    let res = app.admin_get("/admin/v1/stats", &busy).await;
+    res.assert_error(429, "rate_limited");
+    assert!(res.headers.contains_key("retry-after"));
+    // Another key is not held back.
+    app.admin_get("/admin/v1/stats", &other).await.ok();
+}

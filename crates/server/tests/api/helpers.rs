@@ -230,6 +230,8 @@ impl TestApp {
         raw.wechat.base_url = sim_url.clone();
         raw.registration.policy = opts.registration;
         raw.rate_limits = RateLimitsSection::off();
+        // Tests poll the admin API for readiness; the per-key limit has its own test.
+        raw.admin.requests_per_second = 0;
         if let Some(tweak) = &opts.tweak {
             tweak(&mut raw);
         }
