@@ -279,10 +279,8 @@ async fn two_instances_deliver_each_event_once() {
     }
     // Each registration writes user.registered and identity.bound: 20 events, each delivered
     // by one of the two instances.
-    let mut delivered = Vec::new();
     for _ in 0..1500 {
-        delivered = seen.lock().unwrap().clone();
-        if delivered.len() >= 20 {
+        if seen.lock().unwrap().len() >= 20 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
