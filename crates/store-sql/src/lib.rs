@@ -61,6 +61,7 @@ compile_error!(
 );
 
 mod account;
+mod activity;
 mod admin;
 mod admin_keys;
 pub mod copy;
