@@ -50,6 +50,9 @@ test('an operator signs in, finds a user by phone, disables, enables, unbinds an
   await makeUser(server, { name: 'bob', phone: '+8613900139000', nickname: 'Bob' });
   const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
   const page = await context.newPage();
+  // A CSP violation (an inline script or style slipping in) shows as a console error.
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 
   // A wrong key is refused, and nothing is kept.
   await page.goto(`${server.admin}/console/`);
@@ -152,6 +155,9 @@ test('an operator signs in, finds a user by phone, disables, enables, unbinds an
   await submit(page, page.getByRole('button', { name: 'Sign out' }));
   await page.getByLabel('Admin key').waitFor();
   assert.equal((await context.cookies()).filter((c) => c.name === 'wxlogin_console').length, 0);
+  // The refusals above (401, 404) are logged as failed loads; nothing else may be.
+  const unexpected = errors.filter((e) => !/status of (401|404)/.test(e));
+  assert.deepEqual(unexpected, []);
   await context.close();
 });
 

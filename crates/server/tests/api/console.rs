@@ -467,3 +467,25 @@ async fn overview_events_and_keys_show_what_happened() {
     );
     assert!(html(&console.get("/console/keys").await).contains(">next<"));
 }
+
+#[tokio::test]
+async fn off_loopback_the_session_cookie_is_secure() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        // Every interface: not loopback, as a private-network admin listener is.
+        tweak: Some(std::sync::Arc::new(|raw| raw.admin.host = "0.0.0.0".into())),
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let key = app.root_key().await;
+    let port = app.admin_addr.rsplit(':').next().unwrap();
+    let req = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{port}/console/sign-in"))
+        .form(&[("key", key.as_str())]);
+    let res = app.send(req).await;
+    assert_eq!(res.status, 303);
+    let cookies = set_cookies(&res.headers);
+    assert!(cookies[0].ends_with("; Secure"), "{cookies:?}");
+}
