@@ -489,3 +489,53 @@ async fn off_loopback_the_session_cookie_is_secure() {
     let cookies = set_cookies(&res.headers);
     assert!(cookies[0].ends_with("; Secure"), "{cookies:?}");
 }
+
+#[tokio::test]
+async fn a_dead_letter_shows_on_the_overview_and_is_redelivered_from_its_page() {
+    use wxlogin_core::events::{DeliveryResult, EventStore as _, EventType, Subscription};
+    let app = TestApp::spawn().await;
+    let subscription = Subscription {
+        endpoint: "wh_0123456789abcdef".into(),
+        types: EventType::ALL.to_vec(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    // An endpoint receives no history: it is seen once before the user registers.
+    app.store
+        .fan_out(std::slice::from_ref(&subscription), now, 100)
+        .await
+        .unwrap();
+    app.register_user("alice", crate::helpers::PHONE).await;
+    app.store.fan_out(&[subscription], now, 100).await.unwrap();
+    let later = now + Duration::from_secs(60);
+    let claimed = app
+        .store
+        .claim_deliveries(later, Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert!(!claimed.is_empty());
+    let dead = &claimed[0];
+    let result = DeliveryResult::Dead {
+        error: "HTTP 500".into(),
+    };
+    app.store
+        .finish_delivery(&dead.endpoint, &dead.event.id, &result, later)
+        .await
+        .unwrap();
+
+    let console = Console::signed_in(&app, &app.root_key().await).await;
+    let overview = console.get("/console/").await;
+    assert!(html(&overview).contains(r#"href="/console/events?delivery=dead""#));
+    let list = console.get("/console/events?delivery=dead").await;
+    assert!(html(&list).contains(&format!("/console/events/{}", dead.event.id)));
+    let page = console
+        .get(&format!("/console/events/{}", dead.event.id))
+        .await;
+    assert!(html(&page).contains("HTTP 500") && html(&page).contains(">Redeliver<"));
+    let action = format!("/console/events/{}/redeliver", dead.event.id);
+    let res = console.post(&action, &[("csrf", &csrf(&page))]).await;
+    assert_eq!(res.status, 303);
+    let page = console
+        .get(&format!("/console/events/{}", dead.event.id))
+        .await;
+    assert!(html(&page).contains(">pending<") && !html(&page).contains(">Redeliver<"));
+}
