@@ -199,6 +199,16 @@ pub struct Stats {
     pub disabled: u64,
 }
 
+/// Registrations and sign-ins per period, for the console's charts: what
+/// [`AdminStore::activity`] counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Users created in each period (users deleted since are not counted).
+    pub registrations: Vec<u64>,
+    /// Sign-ins (refresh families started) in each period.
+    pub sign_ins: Vec<u64>,
+}
+
 /// What [`AdminStore::unbind_identity`] did.
 #[derive(Debug)]
 pub enum UnbindOutcome {
@@ -294,6 +304,16 @@ pub trait AdminStore: Send + Sync {
     ) -> StoreResult<UnbindOutcome>;
     /// The counts of [`Stats`] at `now`.
     async fn stats(&self, now: OffsetDateTime) -> StoreResult<Stats>;
+    /// Registrations (`users.created_at`) and sign-ins (`refresh_families.created_at`) in
+    /// `buckets` consecutive periods of `bucket` from `since`: period `i` holds the rows
+    /// created in `[since + i * bucket, since + (i + 1) * bucket)`. Both vectors have
+    /// `buckets` entries. `bucket` is whole seconds, at least one.
+    async fn activity(
+        &self,
+        since: OffsetDateTime,
+        bucket: std::time::Duration,
+        buckets: u32,
+    ) -> StoreResult<Activity>;
     /// Creates a user without a ticket (the lookup hook): user, identity binding,
     /// `user.registered` with `source`, and `identity.bound`, in one transaction.
     async fn create_user(

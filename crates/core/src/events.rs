@@ -203,11 +203,16 @@ pub struct DeliveryState {
     pub last_error: Option<String>,
 }
 
-/// What `GET /admin/v1/events` asks for. Filters are and-ed; oldest first.
+/// What `GET /admin/v1/events` (oldest first) and the console (newest first) ask for.
+/// Filters are and-ed.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     /// Only events committed after this one.
     pub after: Option<EventId>,
+    /// Only events committed before this one (the console pages back in time with it).
+    pub before: Option<EventId>,
+    /// Newest first instead of oldest first: the `limit` newest events matching.
+    pub newest_first: bool,
     /// Only this type.
     pub kind: Option<EventType>,
     /// Only this user's.
@@ -260,8 +265,8 @@ pub enum DeliveryResult {
 /// The outbox: events as written with their changes, and their webhook deliveries.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Events matching `query`, oldest first, with their deliveries. `None` when `after`
-    /// names no event (never written, or purged).
+    /// Events matching `query`, oldest first (newest first with `newest_first`), with their
+    /// deliveries. `None` when `after` or `before` names no event (never written, or purged).
     async fn events(&self, query: &EventQuery) -> StoreResult<Option<Vec<EventRecord>>>;
     /// One event by id, with its deliveries.
     async fn event(&self, id: &EventId) -> StoreResult<Option<EventRecord>>;

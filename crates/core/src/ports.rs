@@ -427,16 +427,19 @@ pub enum LimitKind {
     Phone,
     /// An admin key (by its id), on the admin API.
     AdminKey,
+    /// Sign-in attempts at the admin console, per client address.
+    ConsoleSignIn,
 }
 
 impl LimitKind {
-    /// `ip`, `openid`, `phone`, `admin_key`: in metrics and store keys.
+    /// `ip`, `openid`, `phone`, `admin_key`, `console_sign_in`: in metrics and store keys.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ip => "ip",
             Self::OpenId => "openid",
             Self::Phone => "phone",
             Self::AdminKey => "admin_key",
+            Self::ConsoleSignIn => "console_sign_in",
         }
     }
 }
@@ -469,7 +472,7 @@ impl RateLimits {
             LimitKind::OpenId => self.openid,
             LimitKind::Phone => self.phone,
             // Configured on the admin listener, not here.
-            LimitKind::AdminKey => None,
+            LimitKind::AdminKey | LimitKind::ConsoleSignIn => None,
         }
     }
 }

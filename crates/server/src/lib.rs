@@ -9,6 +9,7 @@
 //! * [`startup`]: [`startup::Application`]: build (store, keys, WeChat, router), then run.
 //! * [`routes`]: the endpoints and the middleware around them; [`routes::admin_router`] for
 //!   the admin listener.
+//! * [`console`]: the admin console (`/console/`) on the admin listener: HTML, two languages.
 //! * [`serve`]: the accept loop: header-read deadline, connection cap, shutdown deadline.
 //! * [`error`]: [`error::ApiError`], the contract's error body and statuses.
 //! * [`extract`]: JSON bodies and bearer tokens, failing with the contract's codes.
@@ -20,6 +21,7 @@
 pub mod avatars;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod dev;
 pub mod error;
 pub mod extract;

@@ -257,7 +257,7 @@ impl Application {
             router: routes::router(state.clone()),
             admin_listener,
             admin_addr,
-            admin_router: routes::admin_router(state, admin_state),
+            admin_router: routes::admin_router(state, admin_state, !admin_addr.ip().is_loopback()),
             serve: settings.serve,
             store,
             auth,

@@ -182,6 +182,7 @@ pub fn describe_and_zero() {
         LimitKind::OpenId,
         LimitKind::Phone,
         LimitKind::AdminKey,
+        LimitKind::ConsoleSignIn,
     ] {
         metrics::counter!(wxlogin_core::limits::RATE_LIMITED_METRIC, "kind" => kind.as_str())
             .increment(0);

@@ -475,6 +475,15 @@ impl AdminStore for SqlStore {
         .await
     }
 
+    async fn activity(
+        &self,
+        since: OffsetDateTime,
+        bucket: std::time::Duration,
+        buckets: u32,
+    ) -> StoreResult<wxlogin_core::admin::Activity> {
+        crate::activity::activity(self, since, bucket, buckets).await
+    }
+
     async fn create_user(
         &self,
         user: NewUser,

@@ -43,10 +43,10 @@ fn events_of(rows: Vec<Row>) -> StoreResult<Vec<EventRecord>> {
         .collect()
 }
 
-/// The `WHERE … ORDER BY … LIMIT` of an event page for the filters `query` sets (8 texts).
-/// Arguments: the `after` seq, then the filters set, then the limit.
+/// The `WHERE … ORDER BY … LIMIT` of an event page for the filters `query` sets (16 texts).
+/// Arguments: the `after` and `before` seqs, then the filters set, then the limit.
 fn page_clauses(query: &EventQuery) -> String {
-    let mut text = String::from(" WHERE e.seq > ?");
+    let mut text = String::from(" WHERE e.seq > ? AND e.seq < ?");
     if query.kind.is_some() {
         text.push_str(" AND e.type = ?");
     }
@@ -59,7 +59,11 @@ fn page_clauses(query: &EventQuery) -> String {
                           WHERE x.event_seq = e.seq AND x.status = ?)",
         );
     }
-    text.push_str(" ORDER BY e.seq LIMIT ?");
+    text.push_str(if query.newest_first {
+        " ORDER BY e.seq DESC LIMIT ?"
+    } else {
+        " ORDER BY e.seq LIMIT ?"
+    });
     text
 }
 
@@ -113,14 +117,16 @@ impl EventStore for SqlStore {
         let query = query.clone();
         self.read("events", move |db| {
             Box::pin(async move {
-                let after = match &query.after {
-                    None => 0,
-                    Some(id) => match db.fetch_optional(&SEQ_OF, &args![id.as_str()]).await? {
-                        Some(mut row) => row.int()?,
-                        None => return Ok(None),
-                    },
-                };
-                let mut args: Vec<Arg<'_>> = vec![after.into()];
+                let mut bounds = [0, i64::MAX];
+                for (bound, id) in bounds.iter_mut().zip([&query.after, &query.before]) {
+                    if let Some(id) = id {
+                        match db.fetch_optional(&SEQ_OF, &args![id.as_str()]).await? {
+                            Some(mut row) => *bound = row.int()?,
+                            None => return Ok(None),
+                        }
+                    }
+                }
+                let mut args: Vec<Arg<'_>> = vec![bounds[0].into(), bounds[1].into()];
                 if let Some(kind) = query.kind {
                     args.push(kind.as_str().into());
                 }
@@ -133,7 +139,14 @@ impl EventStore for SqlStore {
                 args.push(i64::from(query.limit).into());
                 let mut events = events_of(db.fetch(page, &args).await?)?;
                 if !events.is_empty() {
+                    // `attach` finds events by seq in ascending order.
+                    if query.newest_first {
+                        events.reverse();
+                    }
                     attach(&mut events, db.fetch(deliveries, &args).await?)?;
+                    if query.newest_first {
+                        events.reverse();
+                    }
                 }
                 Ok(Some(events))
             })

@@ -60,6 +60,7 @@ compile_error!(
 );
 
 mod account;
+mod activity;
 mod admin;
 mod admin_keys;
 pub mod copy;

@@ -55,6 +55,19 @@ pub struct AdminPrincipal {
 }
 
 impl AdminPrincipal {
+    pub(super) fn new(name: String, key_id: String, scopes: Vec<Scope>) -> Self {
+        Self {
+            name,
+            key_id,
+            scopes,
+        }
+    }
+
+    /// The key's scopes.
+    pub fn scopes(&self) -> &[Scope] {
+        &self.scopes
+    }
+
     /// `admin_forbidden` unless the key has `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), AuthError> {
         if self.scopes.contains(&scope) {
@@ -167,12 +180,18 @@ pub struct EventSearch {
     pub delivery: Option<String>,
     /// 1-1000 (100).
     pub limit: Option<u32>,
+    /// Only events before this id (the console's paging; not an API parameter).
+    #[serde(skip)]
+    pub before: Option<String>,
+    /// Newest first (the console's order; not an API parameter).
+    #[serde(skip)]
+    pub newest_first: bool,
 }
 
 /// The admin use cases.
 pub struct AdminService {
-    auth: Arc<AuthService>,
-    ports: AdminPorts,
+    pub(super) auth: Arc<AuthService>,
+    pub(super) ports: AdminPorts,
     algorithm: Algorithm,
     key_policy: KeyPolicy,
 }
@@ -183,7 +202,7 @@ impl std::fmt::Debug for AdminService {
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> Result<String, AuthError> {
+pub(super) fn rfc3339(t: OffsetDateTime) -> Result<String, AuthError> {
     t.format(&Rfc3339)
         .map_err(|e| AuthError::Internal(e.to_string()))
 }
@@ -238,7 +257,7 @@ impl AdminService {
         }
     }
 
-    fn now(&self) -> OffsetDateTime {
+    pub(super) fn now(&self) -> OffsetDateTime {
         self.auth.now()
     }
 
@@ -254,11 +273,7 @@ impl AdminService {
             .live_admin_key(&hash.0)
             .await?
             .ok_or(AuthError::AdminUnauthenticated)?;
-        Ok(AdminPrincipal {
-            name: key.name,
-            key_id: key.id,
-            scopes: key.scopes,
-        })
+        Ok(AdminPrincipal::new(key.name, key.id, key.scopes))
     }
 
     /// Users matching `search`, newest first, a page at a time.
@@ -513,19 +528,23 @@ impl AdminService {
                     .ok_or_else(|| invalid("delivery is pending, delivered or dead"))?,
             ),
         };
+        let before = match search.before.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(EventId::parse(raw).map_err(|_| invalid("before is malformed"))?),
+        };
         let query = EventQuery {
             after,
+            before,
+            newest_first: search.newest_first,
             kind,
             user_id,
             delivery,
             limit,
         };
-        let events = self
-            .ports
-            .events
-            .events(&query)
-            .await?
-            .ok_or_else(|| invalid("after names no event (never written, or purged)"))?;
+        let events =
+            self.ports.events.events(&query).await?.ok_or_else(|| {
+                invalid("after or before names no event (never written, or purged)")
+            })?;
         let pii = who.has(Scope::UsersPii);
         Ok(EventsView {
             events: events
@@ -634,7 +653,7 @@ impl AdminService {
     }
 }
 
-fn event_view(e: EventRecord, pii: bool) -> Result<EventView, AuthError> {
+pub(super) fn event_view(e: EventRecord, pii: bool) -> Result<EventView, AuthError> {
     Ok(EventView {
         id: e.id.to_string(),
         kind: e.kind.as_str(),

@@ -6,6 +6,7 @@ mod account;
 pub use account::Profile;
 pub mod admin;
 pub mod admin_views;
+pub mod console;
 mod login;
 pub mod me;
 mod phone;

@@ -122,14 +122,22 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The admin listener's routes: `/metrics` for scrapers (no key) and the admin API (an
-/// admin key). Never merged into the public router: what it shows (users, error rates,
-/// decrypt failures) helps an attacker.
-pub fn admin_router(state: AppState, admin: admin::AdminState) -> Router {
+/// The admin listener's routes: `/metrics` for scrapers (no key), the admin API (an admin
+/// key) and the console (`/console/`, signed in with an admin key). Never merged into the
+/// public router: what it shows (users, error rates, decrypt failures) helps an attacker.
+/// `secure_cookies`: the console's cookies are `Secure` (the listener is not on loopback).
+pub fn admin_router(state: AppState, admin: admin::AdminState, secure_cookies: bool) -> Router {
+    let console = crate::console::ConsoleState {
+        admin: admin.clone(),
+        app: state.clone(),
+        sealer: state.auth.sealer(),
+        secure_cookies,
+    };
     Router::new()
         .route("/metrics", get(ops::metrics))
         .with_state(state.clone())
         .merge(admin::routes(admin))
+        .merge(crate::console::routes(console))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(admin::ADMIN_MAX_BODY_BYTES))

@@ -10,6 +10,7 @@ mod helpers;
 mod admin;
 mod avatars;
 mod cluster;
+mod console;
 mod dashboards;
 mod errors;
 mod flow;

@@ -14,6 +14,7 @@ mod accounts;
 mod admin;
 mod admin_keys;
 mod changes;
+mod console;
 mod events;
 mod import;
 mod keys;
@@ -49,6 +50,10 @@ macro_rules! stories {
 }
 
 stories! {
+    console {
+        activity_counts_registrations_and_sign_ins_per_period_with_exact_edges,
+        events_come_newest_first_and_page_back_before_an_id,
+    }
     users {
         a_registered_user_is_found_by_identity_phone_and_id,
         unknown_identity_phone_id_and_unionid_find_nobody,
