@@ -133,9 +133,10 @@ fn a_secret_file_others_can_read_is_warned_about() {
         &format!("secret_file = \"{}\"", secret.display()),
     );
     std::fs::write(&file, cfg).unwrap();
-    // Hold the API port so that start-up fails right after the checks.
-    let port = free_port();
-    let _held = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    // Hold the API port so that start-up fails right after the checks (bound here, not
+    // picked then bound: another test could take a free port in between).
+    let held = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = held.local_addr().unwrap().port();
     let out = Command::new(BIN)
         .args(["serve", "--config", &file, "--port", &port.to_string()])
         .output()
