@@ -7,6 +7,7 @@ pub use account::Profile;
 pub mod admin;
 pub mod admin_views;
 pub mod console;
+mod import;
 mod login;
 pub mod me;
 mod phone;
