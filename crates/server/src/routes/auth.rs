@@ -214,17 +214,7 @@ pub(super) async fn phone(
 ) -> Result<Response, ApiError> {
     bounded("session", &body.session)?;
     bounded_appid(body.appid.as_deref())?;
-    // The current API wins when a client sends both, as WeChat advises.
-    let proof = match (body.code, body.encrypted_data, body.iv) {
-        (Some(code), _, _) => PhoneProof::Code(PhoneCode::new(code)),
-        (None, Some(encrypted_data), Some(iv)) => PhoneProof::Encrypted { encrypted_data, iv },
-        (None, Some(_), None) => return Err(ApiError::invalid("missing field `iv`")),
-        (None, None, _) => {
-            return Err(ApiError::invalid(
-                "send `code`, or `encrypted_data` and `iv`",
-            ));
-        }
-    };
+    let proof = phone_proof(body.code, body.encrypted_data, body.iv)?;
     let auth = state.auth.clone();
     let view = detached(async move {
         auth.phone(&body.session, body.appid.as_deref(), proof)
@@ -232,6 +222,23 @@ pub(super) async fn phone(
     })
     .await?;
     Ok(Json(view).into_response())
+}
+
+/// The phone proof of a request body (`/v1/phone`, `/v1/me/phone`): `code`, or
+/// `encrypted_data` and `iv`. The current API wins when a client sends both, as WeChat advises.
+pub(super) fn phone_proof(
+    code: Option<String>,
+    encrypted_data: Option<String>,
+    iv: Option<String>,
+) -> Result<PhoneProof, ApiError> {
+    match (code, encrypted_data, iv) {
+        (Some(code), _, _) => Ok(PhoneProof::Code(PhoneCode::new(code))),
+        (None, Some(encrypted_data), Some(iv)) => Ok(PhoneProof::Encrypted { encrypted_data, iv }),
+        (None, Some(_), None) => Err(ApiError::invalid("missing field `iv`")),
+        (None, None, _) => Err(ApiError::invalid(
+            "send `code`, or `encrypted_data` and `iv`",
+        )),
+    }
 }
 
 /// `POST /v1/register`.

@@ -7,12 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoResponses, OpenApi, ToSchema};
-use wxlogin_core::secret::PhoneCode;
-use wxlogin_core::service::PhoneProof;
 use wxlogin_core::service::me::ProfilePatch;
 
 use super::AppState;
-use super::auth::{bounded, detached};
+use super::auth::{bounded, detached, phone_proof};
 use crate::error::ApiError;
 use crate::extract::{Bearer, JsonBody};
 use crate::openapi::{self, Responses};
@@ -122,16 +120,7 @@ pub(super) async fn change_phone(
     JsonBody(body): JsonBody<ChangePhoneRequest>,
 ) -> Result<Response, ApiError> {
     bounded("session", &body.session)?;
-    let proof = match (body.code, body.encrypted_data, body.iv) {
-        (Some(code), _, _) => PhoneProof::Code(PhoneCode::new(code)),
-        (None, Some(encrypted_data), Some(iv)) => PhoneProof::Encrypted { encrypted_data, iv },
-        (None, Some(_), None) => return Err(ApiError::invalid("missing field `iv`")),
-        (None, None, _) => {
-            return Err(ApiError::invalid(
-                "send `code`, or `encrypted_data` and `iv`",
-            ));
-        }
-    };
+    let proof = phone_proof(body.code, body.encrypted_data, body.iv)?;
     let auth = state.auth.clone();
     let view =
         detached(async move { auth.change_phone(&token, &body.session, proof).await }).await?;
