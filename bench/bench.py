@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -116,6 +117,25 @@ def cpu_ticks(pid: int) -> int:
         return int(fields[11]) + int(fields[12])  # utime + stime
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def thread_ticks(pid: int) -> dict[str, int]:
+    """CPU ticks (utime + stime) per thread name of `pid`: where a scenario's CPU goes
+    (tokio workers, the SQLite writer, the HTTP client's resolver, ...)."""
+    out: dict[str, int] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            head, _, rest = (task / "stat").read_text().rpartition(")")
+            name = head.split("(", 1)[1]
+            fields = rest.split()
+            out[name] = out.get(name, 0) + int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
 
 
 def reset_peak(pid: int) -> bool:
@@ -367,17 +387,23 @@ class Bench:
         sampler = RssSampler(pid)
         sampler.start()
         c0 = (cpu_ticks(server.pid), cpu_ticks(self.sim.pid), time.monotonic())
+        t0 = thread_ticks(server.pid)
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         log(f"{name}: {' '.join(cmd)}  (load average {' '.join(load)})")
         perf = None
         if a.perf and name != "ceiling":
             perf = subprocess.Popen(
-                ["perf", "record", "-F", "499", *(["--call-graph", "dwarf,16384", "-F", "97"] if a.perf == "graph" else []),
+                ["perf", "record", "-F", str(a.perf_freq or (97 if a.perf == "graph" else 499)),
+                 *(["--call-graph", "dwarf,16384"] if a.perf == "graph" else []),
                  "-p", str(self.server.pid), "-o", str(self.out / f"{name}.perf.data"),
                  "--", "sleep", str(max(1, a.duration - 1))],
                 stdout=subprocess.DEVNULL, stderr=open(self.out / f"{name}.perf.log", "wb"))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 60,
                               env=dict(os.environ, BENCH_LUA_DIR=str(LUA)))
         c1 = (cpu_ticks(server.pid), cpu_ticks(self.sim.pid), time.monotonic())
+        # wrk is the only child reaped during the run (perf is still recording).
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t1 = thread_ticks(server.pid)
         sampler.stop.set()
         sampler.join()
         if perf:
@@ -407,11 +433,25 @@ class Bench:
             "requests": r["requests"], "rss_mib": peak / 1024,
             "server_cpu": 100 * (c1[0] - c0[0]) / hz / wall,
             "sim_cpu": 100 * (c1[1] - c0[1]) / hz / wall, "load": load, "raw": r,
+            "wrk_cpu": 100 * ((kids1.ru_utime + kids1.ru_stime)
+                              - (kids0.ru_utime + kids0.ru_stime)) / wall,
+            "server_threads": {name: round(100 * (t1.get(name, 0) - t0.get(name, 0)) / hz / wall, 1)
+                               for name in t1 if t1.get(name, 0) > t0.get(name, 0)},
         }
         self.results.append(res)
+        if perf and a.perf == "graph":
+            # Where the CPU went, in buckets (WeChat call, SQLite writer, JWT, logging, ...).
+            attrib = subprocess.run(
+                [sys.executable, str(ROOT / "bench" / "perf-attribute"),
+                 str(self.out / f"{name}.perf.data"), "--rps", f"{res['rps']:.1f}",
+                 "--cpu", f"{res['server_cpu']:.1f}"],
+                capture_output=True, text=True, timeout=900)
+            (self.out / f"{name}.perf.attrib.md").write_text(attrib.stdout + attrib.stderr)
         log(f"{name}: {res['rps']:.0f} req/s, p99 {res['p99_ms']:.2f} ms, errors {errors}, "
             f"peak RSS {res['rss_mib']:.1f} MiB, server CPU {res['server_cpu']:.0f}%, "
-            f"sim CPU {res['sim_cpu']:.0f}%")
+            f"sim CPU {res['sim_cpu']:.0f}%, wrk CPU {res['wrk_cpu']:.0f}%; server threads "
+            + ", ".join(f"{k} {v:.0f}%" for k, v in sorted(res["server_threads"].items(),
+                                                            key=lambda kv: -kv[1])))
 
     # --- report ----------------------------------------------------------------------------
 
@@ -521,6 +561,8 @@ def main():
                                       "in the copy); default $WXLOGIN_PEER_NODE_DIR")
     p.add_argument("--peer-redis-port", type=int, default=6379,
                    help="the Redis on 127.0.0.1 that the peer keeps sessions in")
+    p.add_argument("--perf-freq", type=int,
+                   help="perf sampling rate, Hz (default 499 flat, 97 graph: DWARF stacks are big)")
     p.add_argument("--perf", choices=["flat", "graph"],
                    help="record the server with perf during each scenario (target/bench/<stamp>/"
                         "<scenario>.perf.txt)")
