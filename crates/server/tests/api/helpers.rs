@@ -203,7 +203,7 @@ impl TestApp {
                 },
             ],
             secrets: SecretsSection {
-                master_key: Some(master_key.to_base64()),
+                master_key: Some(master_key.to_base64().into()),
                 master_key_file: None,
             },
             ..RawConfig::default()
@@ -217,16 +217,16 @@ impl TestApp {
         raw.http.host = "127.0.0.1".into();
         raw.http.port = 0;
         raw.admin.port = 0;
-        raw.database.url = Some(format!(
-            "sqlite://{}",
-            data_dir.path().join("wxlogin.db").display()
-        ));
+        raw.database.url =
+            Some(format!("sqlite://{}", data_dir.path().join("wxlogin.db").display()).into());
         if let Some(url) = &opts.database_url {
-            raw.database.url = Some(url.clone());
+            raw.database.url = Some(url.as_str().into());
         }
         raw.avatars.dir = Some(data_dir.path().join("avatars"));
-        raw.redis.url = opts.redis_url.clone();
-        raw.redis.prefix = opts.redis_prefix.clone();
+        raw.redis.url = opts.redis_url.as_deref().map(Into::into);
+        if let Some(prefix) = &opts.redis_prefix {
+            raw.redis.prefix = prefix.clone();
+        }
         raw.wechat.base_url = sim_url.clone();
         raw.registration.policy = opts.registration;
         raw.rate_limits = RateLimitsSection::off();
