@@ -10,11 +10,17 @@
 //! * `settings.rs`: [`Settings`], checked and converted to domain types (`Duration`, `Url`,
 //!   `IpNet`, enums): all that start-up and the commands use;
 //! * `avatars.rs`, `integrations.rs`: the conversion of those sections;
-//! * `validate.rs`: what `serve --config` adds for a real deployment ([`check_production`]).
+//! * `validate.rs`: what `serve --config` adds for a real deployment ([`check_production`]);
+//! * `contract.rs` (tests): `config/default.toml` and `docs/configuration.md` list exactly the
+//!   keys [`RawConfig`] accepts, with its defaults, and every secret key has its `_file`.
 
 mod avatars;
+#[cfg(test)]
+mod contract;
 mod file;
 mod integrations;
+#[cfg(test)]
+mod keys;
 mod secrets;
 mod settings;
 #[cfg(test)]
