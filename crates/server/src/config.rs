@@ -11,12 +11,15 @@
 //!   `IpNet`, enums): all that start-up and the commands use;
 //! * `avatars.rs`, `integrations.rs`: the conversion of those sections;
 //! * `validate.rs`: what `serve --config` adds for a real deployment ([`check_production`]);
-//! * `contract.rs` (tests): `config/default.toml` and `docs/configuration.md` list exactly the
-//!   keys [`RawConfig`] accepts, with its defaults, and every secret key has its `_file`.
+//! * `contract.rs`, `contract_secrets.rs` (tests): `config/default.toml` and
+//!   `docs/configuration.md` list exactly the keys [`RawConfig`] accepts, with its defaults;
+//!   every secret key has its `_file` twin and is read from it.
 
 mod avatars;
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+mod contract_secrets;
 mod file;
 mod integrations;
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! key with its default) and the key tables of `docs/configuration.md`. These tests hold both
 //! to the keys [`RawConfig`] accepts (found by `keys.rs`, not listed by hand), so a field added
 //! without documenting it, a default changed in one place only, or a documented key that does
-//! not exist fails here. They also hold every secret key to the `x` / `x_file` rule.
+//! not exist fails here. (`contract_secrets.rs` holds every secret key to the `x` / `x_file`
+//! rule.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use toml::Value;
 
 use super::keys::keys;
 use super::settings::DEFAULT_DATABASE_URL;
-use super::{AvatarStorage, RawConfig, Settings, load};
+use super::{RawConfig, load};
 
 fn repo_file(relative: &str) -> (PathBuf, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -194,30 +195,53 @@ fn the_default_file_lists_every_key_with_the_codes_default() {
     );
 }
 
-/// The keys the first column of the doc's tables names. A cell may name several, later ones
-/// relative to the first's section: `` `wechat.connect_timeout_ms`, `request_timeout_ms` ``,
+/// The rows of the doc's tables: the keys the first column names, and the backquoted values
+/// of the second (the defaults). A cell may name several keys, later ones relative to the
+/// first's section: `` `wechat.connect_timeout_ms`, `request_timeout_ms` ``,
 /// `` `database.url` / `url_file` ``, `` `[[webhooks]] secret` / `secret_file` ``.
-fn documented_keys(doc: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
+fn doc_rows(doc: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let quoted = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut rows = Vec::new();
     for line in doc.lines().filter(|l| l.starts_with('|')) {
-        let cell = line.split('|').nth(1).unwrap_or_default();
+        let mut cells = line.split('|').skip(1);
+        let (names, defaults) = (
+            cells.next().unwrap_or_default(),
+            cells.next().unwrap_or_default(),
+        );
         let mut section: Option<String> = None;
-        for name in cell.split('`').skip(1).step_by(2) {
+        let mut keys = Vec::new();
+        for name in quoted(names) {
             let key = if let Some(rest) = name.strip_prefix("[[") {
                 let (list, field) = rest.split_once("]]").unwrap_or((rest, ""));
                 format!("{list}[].{}", field.trim())
             } else if name.contains('.') {
-                name.to_owned()
+                name
             } else if let Some(section) = &section {
                 format!("{section}.{name}")
             } else {
-                name.to_owned()
+                name
             };
             section = key.rsplit_once('.').map(|(s, _)| s.to_owned());
-            found.insert(key);
+            keys.push(key);
+        }
+        if !keys.is_empty() {
+            rows.push((keys, quoted(defaults)));
         }
     }
-    found
+    rows
+}
+
+fn documented_keys(doc: &str) -> BTreeSet<String> {
+    doc_rows(doc)
+        .into_iter()
+        .flat_map(|(keys, _)| keys)
+        .collect()
 }
 
 #[test]
@@ -234,6 +258,49 @@ fn the_configuration_doc_names_every_key_and_only_real_ones() {
         missing.is_empty() && unknown.is_empty(),
         "docs/configuration.md: keys missing from its tables: {missing:?}; \
          keys in its tables the code does not accept: {unknown:?}"
+    );
+}
+
+#[test]
+fn the_configuration_doc_shows_the_codes_defaults() {
+    let mut defaults = BTreeMap::new();
+    flatten(
+        "",
+        &Value::try_from(RawConfig::default()).unwrap(),
+        &mut defaults,
+    );
+    let shown = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let (_, doc) = repo_file("docs/configuration.md");
+    let mut compared = 0;
+    let mut problems = Vec::new();
+    // A row whose default cell quotes one value per key (`` `0.0.0.0`, `9012` ``); rows that
+    // say it in words ("required", "none, `us-east-1`, AWS") are left to the reader.
+    for (keys, values) in doc_rows(&doc)
+        .into_iter()
+        .filter(|(k, v)| k.len() == v.len())
+    {
+        for (key, value) in keys.iter().zip(&values) {
+            if let Some(default) = defaults.get(key) {
+                compared += 1;
+                if shown(default) != *value {
+                    problems.push(format!(
+                        "`{key}`: the doc says `{value}`, the code {default}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/configuration.md:\n{}",
+        problems.join("\n")
+    );
+    assert!(
+        compared > 30,
+        "only {compared} defaults were found in the doc's tables"
     );
 }
 
@@ -274,209 +341,4 @@ fn the_comment_scanner_finds_keys_in_commented_sections() {
             "webhooks[].secret_file"
         ]
     );
-}
-
-#[test]
-fn every_secret_key_has_a_file_twin_and_every_file_key_a_secret() {
-    let keys = keys();
-    for (key, kind) in &keys {
-        if kind.secret {
-            let twin = format!("{key}_file");
-            assert!(keys.contains_key(&twin), "secret `{key}` has no `{twin}`");
-        }
-        if let Some(base) = key.strip_suffix("_file") {
-            assert!(
-                keys.get(base).is_some_and(|k| k.secret),
-                "`{key}` names a file for `{base}`, which is not a secret type"
-            );
-        }
-    }
-}
-
-/// Sets `path` in `table`, creating tables on the way; `x[]` is the first entry of list `x`.
-fn set(table: &mut toml::Table, path: &str, value: Value) {
-    let (head, rest) = match path.split_once('.') {
-        Some((head, rest)) => (head, Some(rest)),
-        None => (path, None),
-    };
-    let Some(rest) = rest else {
-        table.insert(head.to_owned(), value);
-        return;
-    };
-    let inner = if let Some(list) = head.strip_suffix("[]") {
-        let items = table
-            .entry(list)
-            .or_insert_with(|| Value::Array(vec![Value::Table(toml::Table::new())]));
-        items.as_array_mut().and_then(|a| a.first_mut()).unwrap()
-    } else {
-        table
-            .entry(head)
-            .or_insert_with(|| Value::Table(toml::Table::new()))
-    };
-    set(inner.as_table_mut().unwrap(), rest, value);
-}
-
-fn remove(table: &mut toml::Table, path: &str) {
-    match path.split_once('.') {
-        None => {
-            table.remove(path);
-        }
-        Some((head, rest)) => {
-            let inner = match head.strip_suffix("[]") {
-                Some(list) => table
-                    .get_mut(list)
-                    .and_then(|v| v.as_array_mut())
-                    .and_then(|a| a.first_mut()),
-                None => table.get_mut(head),
-            };
-            if let Some(inner) = inner.and_then(Value::as_table_mut) {
-                remove(inner, rest);
-            }
-        }
-    }
-}
-
-/// A secret key, what it needs beside it, a valid value, and where the value lands.
-struct Case {
-    key: &'static str,
-    needs: Vec<(&'static str, Value)>,
-    value: String,
-    landed: fn(&Settings) -> Option<String>,
-}
-
-fn whsec() -> String {
-    use base64::Engine as _;
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
-    )
-}
-
-fn cases() -> Vec<Case> {
-    let text = |s: &str| Value::String(s.to_owned());
-    vec![
-        Case {
-            key: "apps[].secret",
-            needs: vec![],
-            value: "app-secret-from-file".into(),
-            landed: |s| Some(s.apps[0].1.expose_secret().to_owned()),
-        },
-        Case {
-            key: "secrets.master_key",
-            needs: vec![],
-            value: wxlogin_core::crypto::MasterKey::generate().to_base64(),
-            landed: |s| Some(s.master_key.to_base64()),
-        },
-        Case {
-            key: "database.url",
-            needs: vec![],
-            value: "postgres://wx:pw@db:5432/wx".into(),
-            landed: |s| Some(s.database.url.expose_secret().to_owned()),
-        },
-        Case {
-            key: "redis.url",
-            needs: vec![],
-            value: "redis://:pw@cache:6379/0".into(),
-            landed: |s| Some(s.redis.as_ref()?.url.expose_secret().to_owned()),
-        },
-        Case {
-            key: "hooks.secret",
-            needs: vec![(
-                "hooks.user_lookup_url",
-                text("https://hooks.example.com/lookup"),
-            )],
-            value: whsec(),
-            // The lookup hook exists only with its secret: it was read.
-            landed: |s| s.integrations.lookup.as_ref().map(|_| whsec()),
-        },
-        Case {
-            key: "webhooks[].secret",
-            needs: vec![
-                ("webhooks[].url", text("https://hooks.example.com/in")),
-                ("webhooks[].events", Value::Array(vec![text("*")])),
-            ],
-            value: whsec(),
-            landed: |s| (s.integrations.webhooks.len() == 1).then(whsec),
-        },
-        Case {
-            key: "avatars.s3_secret_access_key",
-            needs: vec![
-                ("avatars.storage", text("s3")),
-                ("avatars.s3_bucket", text("bucket")),
-                ("avatars.s3_access_key_id", text("key-id")),
-            ],
-            value: "s3-secret-from-file".into(),
-            landed: |s| match &s.avatars {
-                AvatarStorage::S3 {
-                    secret_access_key, ..
-                } => Some(secrecy::ExposeSecret::expose_secret(secret_access_key).to_owned()),
-                _ => None,
-            },
-        },
-    ]
-}
-
-#[test]
-fn every_secret_key_is_read_from_its_file_and_refused_with_both() {
-    let secret_keys: BTreeSet<_> = keys()
-        .into_iter()
-        .filter(|(_, k)| k.secret)
-        .map(|(key, _)| key)
-        .collect();
-    let cases = cases();
-    let covered: BTreeSet<_> = cases.iter().map(|c| c.key.to_owned()).collect();
-    assert_eq!(covered, secret_keys, "every secret key needs a case here");
-
-    let dir = tempfile::tempdir().unwrap();
-    let minimal: toml::Table = format!(
-        "public_url = \"https://auth.example.com\"\n\
-         [[apps]]\nappid = \"wx1\"\nsecret = \"s3cr3t-value\"\n\
-         [secrets]\nmaster_key = \"{}\"\n",
-        wxlogin_core::crypto::MasterKey::generate().to_base64()
-    )
-    .parse()
-    .unwrap();
-    for case in cases {
-        let secret_file = dir.path().join(case.key.replace(['[', ']'], ""));
-        std::fs::write(&secret_file, format!("  {}\n", case.value)).unwrap();
-        let mut table = minimal.clone();
-        remove(&mut table, case.key);
-        for (key, value) in &case.needs {
-            set(&mut table, key, value.clone());
-        }
-        let file_key = format!("{}_file", case.key);
-        set(
-            &mut table,
-            &file_key,
-            Value::String(secret_file.display().to_string()),
-        );
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
-        let settings = Settings::from_raw(load(RawConfig::default(), Some(&config)).unwrap(), None)
-            .unwrap_or_else(|e| panic!("{file_key}: {e}"));
-        assert_eq!(
-            (case.landed)(&settings).as_deref(),
-            Some(case.value.as_str()),
-            "{file_key}"
-        );
-        let index = |key: &str| key.replace("[]", "[0]");
-        assert!(
-            settings
-                .secret_files
-                .contains(&(index(&file_key), secret_file.clone())),
-            "{file_key} is not among the files the permission check looks at"
-        );
-
-        set(&mut table, case.key, Value::String(case.value.clone()));
-        std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
-        let both = Settings::from_raw(load(RawConfig::default(), Some(&config)).unwrap(), None)
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            both.contains("not both") && both.contains(&index(case.key)),
-            "{}: {both}",
-            case.key
-        );
-    }
 }
