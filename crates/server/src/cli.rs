@@ -172,7 +172,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let rotation = KeyRing::rotate(
                 store.as_ref(),
                 &settings.master_key.sealer(),
-                settings.algorithm,
+                settings.tokens.algorithm,
                 &startup::key_policy(&settings),
                 time::OffsetDateTime::now_utc(),
             )

@@ -56,10 +56,8 @@ pub fn base_config(opts: &DevOptions) -> RawConfig {
     };
     raw.http.host = opts.host.to_string();
     raw.http.port = opts.port;
-    raw.database.url = Some(format!(
-        "sqlite://{}",
-        opts.data_dir.join("wxlogin.db").display()
-    ));
+    raw.database.url =
+        Some(format!("sqlite://{}", opts.data_dir.join("wxlogin.db").display()).into());
     // The simulator hands out codes for anyone's phone number: it only ever listens on
     // loopback, whatever `--host` says.
     raw.wechat.base_url = format!("http://{}", SocketAddr::new(LOOPBACK, opts.sim_port));

@@ -45,11 +45,3 @@ pub fn deliverer(
     .map(Some)
     .map_err(|e| StartupError::Hooks(e.to_string()))
 }
-
-/// Whether any endpoint receives `user.signed_in` (then sign-ins write it).
-pub fn announces_sign_ins(settings: &Settings) -> bool {
-    settings.integrations.webhooks.iter().any(|w| {
-        w.types
-            .contains(&wxlogin_core::events::EventType::UserSignedIn)
-    })
-}

@@ -1,61 +1,14 @@
-//! `[avatars]`: where uploaded avatars are kept.
+//! `[avatars]`: where uploaded avatars are kept, converted.
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
-use super::{ConfigError, invalid, secret_value};
-
-/// `[avatars]` as written.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AvatarsSection {
-    /// `local` (a directory), `s3` (an S3-compatible bucket) or `off` (no uploads).
-    pub storage: String,
-    /// `local`: the directory (default `./wxlogin-data/avatars`; dev mode: the data directory's).
-    pub dir: Option<PathBuf>,
-    /// `s3`: the bucket.
-    pub s3_bucket: Option<String>,
-    /// `s3`: the endpoint, for S3-compatible services (MinIO, COS, OSS…); unset: AWS.
-    pub s3_endpoint: Option<String>,
-    /// `s3`: the region.
-    pub s3_region: String,
-    /// `s3`: the access key id.
-    pub s3_access_key_id: Option<String>,
-    /// `s3`: the secret access key, in clear (prefer `s3_secret_access_key_file`).
-    pub s3_secret_access_key: Option<String>,
-    /// `s3`: a file holding the secret access key.
-    pub s3_secret_access_key_file: Option<PathBuf>,
-}
-
-impl Default for AvatarsSection {
-    fn default() -> Self {
-        Self {
-            storage: "local".into(),
-            dir: None,
-            s3_bucket: None,
-            s3_endpoint: None,
-            s3_region: "us-east-1".into(),
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
-            s3_secret_access_key_file: None,
-        }
-    }
-}
-
-impl std::fmt::Debug for AvatarsSection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AvatarsSection")
-            .field("storage", &self.storage)
-            .field("dir", &self.dir)
-            .field("s3_bucket", &self.s3_bucket)
-            .field("s3_endpoint", &self.s3_endpoint)
-            .finish_non_exhaustive()
-    }
-}
+use super::file::AvatarsSection;
+use super::secrets::SecretReader;
+use super::settings::is_loopback_url;
+use super::{ConfigError, invalid};
 
 /// Where avatars go, checked.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum AvatarStorage {
     /// No uploads: `POST /v1/avatar` is 404.
     Off,
@@ -76,25 +29,13 @@ pub enum AvatarStorage {
     },
 }
 
-impl std::fmt::Debug for AvatarStorage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Off => f.write_str("Off"),
-            Self::Local(dir) => f.debug_tuple("Local").field(dir).finish(),
-            Self::S3 {
-                bucket, endpoint, ..
-            } => f
-                .debug_struct("S3")
-                .field("bucket", bucket)
-                .field("endpoint", endpoint)
-                .finish_non_exhaustive(),
-        }
-    }
-}
-
 /// Checks and converts `[avatars]`. A local directory defaults to `avatars/` beside a SQLite
 /// database file, or `./wxlogin-data/avatars` with a database server.
-pub fn convert(raw: &AvatarsSection, database_url: &str) -> Result<AvatarStorage, ConfigError> {
+pub(super) fn convert(
+    raw: &AvatarsSection,
+    database_url: &str,
+    secrets: &mut SecretReader,
+) -> Result<AvatarStorage, ConfigError> {
     match raw.storage.as_str() {
         "off" => Ok(AvatarStorage::Off),
         "local" => Ok(AvatarStorage::Local(raw.dir.clone().unwrap_or_else(|| {
@@ -117,7 +58,7 @@ pub fn convert(raw: &AvatarsSection, database_url: &str) -> Result<AvatarStorage
             if let Some(endpoint) = &raw.s3_endpoint {
                 let url = url::Url::parse(endpoint)
                     .map_err(|e| invalid("avatars.s3_endpoint", e.to_string()))?;
-                if url.scheme() != "https" && !super::is_loopback_url(&url) {
+                if url.scheme() != "https" && !is_loopback_url(&url) {
                     return Err(invalid(
                         "avatars.s3_endpoint",
                         "must be https (plain http only on a loopback address)",
@@ -128,23 +69,24 @@ pub fn convert(raw: &AvatarsSection, database_url: &str) -> Result<AvatarStorage
                 .s3_access_key_id
                 .clone()
                 .ok_or_else(|| invalid("avatars.s3_access_key_id", "is required with s3"))?;
-            let secret = secret_value(
-                "avatars.s3_secret_access_key",
-                raw.s3_secret_access_key.as_ref(),
-                raw.s3_secret_access_key_file.as_ref(),
-            )?
-            .ok_or_else(|| {
-                invalid(
+            let secret = secrets
+                .read(
                     "avatars.s3_secret_access_key",
-                    "is required with s3 (or s3_secret_access_key_file)",
-                )
-            })?;
+                    raw.s3_secret_access_key.as_ref().map(|s| s.expose_secret()),
+                    raw.s3_secret_access_key_file.as_deref(),
+                )?
+                .ok_or_else(|| {
+                    invalid(
+                        "avatars.s3_secret_access_key",
+                        "is required with s3 (or s3_secret_access_key_file)",
+                    )
+                })?;
             Ok(AvatarStorage::S3 {
                 bucket,
                 endpoint: raw.s3_endpoint.clone(),
                 region: raw.s3_region.clone(),
                 access_key_id,
-                secret_access_key: secret.into(),
+                secret_access_key: secret.expose_secret().into(),
             })
         }
         other => Err(invalid(

@@ -1,87 +1,13 @@
-//! `[[webhooks]]`, `[hooks]` and `[events]`: how wxlogin talks to the operator's own systems.
-//! Raw sections as written, and their conversion into the `wxlogin-hooks` types.
+//! `[[webhooks]]`, `[hooks]` and `[events]`: how wxlogin talks to the operator's own systems,
+//! converted into the `wxlogin-hooks` types.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use wxlogin_hooks::{LookupConfig, WebhookEndpoint, WebhookSecret};
 
-use super::{ConfigError, invalid, secret_value};
-
-/// One `[[webhooks]]` endpoint.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSection {
-    /// `https://…`, or `http://` on a loopback address.
-    pub url: String,
-    /// `whsec_` + base64 of 24-64 random bytes, in clear (prefer `secret_file`).
-    pub secret: Option<String>,
-    /// A file holding the secret.
-    pub secret_file: Option<PathBuf>,
-    /// Event types, or `["*"]` for every type but `user.signed_in`.
-    pub events: Vec<String>,
-    /// Bodies carry the user's current phone number (E.164).
-    #[serde(default)]
-    pub include_phone: bool,
-}
-
-impl std::fmt::Debug for WebhookSection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookSection")
-            .field("events", &self.events)
-            .field("include_phone", &self.include_phone)
-            .finish_non_exhaustive()
-    }
-}
-
-/// `[hooks]`: the lookup hook.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HooksSection {
-    /// Where `user.lookup` is POSTed; unset: no lookup.
-    pub user_lookup_url: Option<String>,
-    /// The signing secret (`whsec_…`), in clear (prefer `secret_file`).
-    pub secret: Option<String>,
-    /// A file holding the secret.
-    pub secret_file: Option<PathBuf>,
-    /// How long a phone sign-in waits for the hook, milliseconds (3000).
-    pub timeout_ms: u64,
-}
-
-impl Default for HooksSection {
-    fn default() -> Self {
-        Self {
-            user_lookup_url: None,
-            secret: None,
-            secret_file: None,
-            timeout_ms: 3000,
-        }
-    }
-}
-
-impl std::fmt::Debug for HooksSection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HooksSection")
-            .field("user_lookup_url", &self.user_lookup_url.is_some())
-            .field("timeout_ms", &self.timeout_ms)
-            .finish_non_exhaustive()
-    }
-}
-
-/// `[events]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EventsSection {
-    /// Events (and their deliveries) older than this are purged, days (30).
-    pub retention_days: u32,
-}
-
-impl Default for EventsSection {
-    fn default() -> Self {
-        Self { retention_days: 30 }
-    }
-}
+use super::file::{EventsSection, HooksSection, WebhookSection};
+use super::secrets::SecretReader;
+use super::{ConfigError, invalid};
 
 /// The converted sections.
 #[derive(Debug, Clone)]
@@ -94,23 +20,40 @@ pub struct Integrations {
     pub event_retention: Duration,
 }
 
+impl Integrations {
+    /// Whether any endpoint receives `user.signed_in` (then sign-ins write it).
+    pub fn announces_sign_ins(&self) -> bool {
+        self.webhooks.iter().any(|w| {
+            w.types
+                .contains(&wxlogin_core::events::EventType::UserSignedIn)
+        })
+    }
+}
+
 /// Checks and converts the three sections.
-pub fn convert(
+pub(super) fn convert(
     webhooks: &[WebhookSection],
     hooks: &HooksSection,
     events: &EventsSection,
+    secrets: &mut SecretReader,
 ) -> Result<Integrations, ConfigError> {
     let mut endpoints: Vec<WebhookEndpoint> = Vec::with_capacity(webhooks.len());
     for (i, w) in webhooks.iter().enumerate() {
         let key = format!("webhooks[{i}]");
-        let secret = secret_value(
-            &format!("{key}.secret"),
-            w.secret.as_ref(),
-            w.secret_file.as_ref(),
-        )?
-        .ok_or_else(|| invalid(format!("{key}.secret"), "is required (or secret_file)"))?;
-        let endpoint = WebhookEndpoint::new(&w.url, &secret, &w.events, w.include_phone)
-            .map_err(|e| invalid(key.clone(), e.to_string()))?;
+        let secret = secrets
+            .read(
+                &format!("{key}.secret"),
+                w.secret.as_ref().map(|s| s.expose_secret()),
+                w.secret_file.as_deref(),
+            )?
+            .ok_or_else(|| invalid(format!("{key}.secret"), "is required (or secret_file)"))?;
+        let endpoint = WebhookEndpoint::new(
+            w.url.as_str(),
+            secret.expose_secret(),
+            &w.events,
+            w.include_phone,
+        )
+        .map_err(|e| invalid(key.clone(), e.to_string()))?;
         if endpoints.iter().any(|e| e.url == endpoint.url) {
             return Err(invalid(format!("{key}.url"), "is configured twice"));
         }
@@ -127,15 +70,16 @@ pub fn convert(
             None
         }
         Some(url) => {
-            let url = wxlogin_hooks::parse_url(url)
+            let url = wxlogin_hooks::parse_url(url.as_str())
                 .map_err(|e| invalid("hooks.user_lookup_url", e.to_string()))?;
-            let secret = secret_value(
-                "hooks.secret",
-                hooks.secret.as_ref(),
-                hooks.secret_file.as_ref(),
-            )?
-            .ok_or_else(|| invalid("hooks.secret", "is required (or secret_file)"))?;
-            let secret = WebhookSecret::parse(&secret)
+            let secret = secrets
+                .read(
+                    "hooks.secret",
+                    hooks.secret.as_ref().map(|s| s.expose_secret()),
+                    hooks.secret_file.as_deref(),
+                )?
+                .ok_or_else(|| invalid("hooks.secret", "is required (or secret_file)"))?;
+            let secret = WebhookSecret::parse(secret.expose_secret())
                 .map_err(|e| invalid("hooks.secret", e.to_string()))?;
             if !(100..=30_000).contains(&hooks.timeout_ms) {
                 return Err(invalid("hooks.timeout_ms", "must be between 100 and 30000"));

@@ -260,8 +260,8 @@ async fn two_instances_deliver_each_event_once() {
             let (url, secret) = (url.clone(), secret.clone());
             move |raw| {
                 raw.webhooks = vec![wxlogin_server::config::WebhookSection {
-                    url: url.clone(),
-                    secret: Some(secret.clone()),
+                    url: url.clone().into(),
+                    secret: Some(secret.clone().into()),
                     secret_file: None,
                     events: vec!["*".into()],
                     include_phone: false,

@@ -82,8 +82,8 @@ async fn app_with_lookup(hook: &LookupHook) -> TestApp {
     let (url, secret) = (hook.url.clone(), hook.secret.clone());
     TestApp::spawn_with(Options {
         tweak: Some(Arc::new(move |raw| {
-            raw.hooks.user_lookup_url = Some(url.clone());
-            raw.hooks.secret = Some(secret.clone());
+            raw.hooks.user_lookup_url = Some(url.clone().into());
+            raw.hooks.secret = Some(secret.clone().into());
             raw.hooks.timeout_ms = 500;
         })),
         ..Options::default()
@@ -270,8 +270,8 @@ async fn app_with_webhook(receiver: &Receiver, secret: &str, events: &[&str]) ->
     TestApp::spawn_with(Options {
         tweak: Some(Arc::new(move |raw| {
             raw.webhooks = vec![wxlogin_server::config::WebhookSection {
-                url: url.clone(),
-                secret: Some(secret.clone()),
+                url: url.clone().into(),
+                secret: Some(secret.clone().into()),
                 secret_file: None,
                 events: events.clone(),
                 include_phone: true,
@@ -390,8 +390,8 @@ async fn a_dead_receiver_never_holds_a_login_and_ends_in_the_dead_letters() {
     let app = TestApp::spawn_with(Options {
         tweak: Some(Arc::new(move |raw| {
             raw.webhooks = vec![wxlogin_server::config::WebhookSection {
-                url: url.clone(),
-                secret: Some(secret.clone()),
+                url: url.clone().into(),
+                secret: Some(secret.clone().into()),
                 secret_file: None,
                 events: vec!["*".into(), "user.signed_in".into()],
                 include_phone: false,
