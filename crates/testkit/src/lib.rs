@@ -5,6 +5,7 @@
 //! story lives here rather than in `wxlogin-store-sql`.
 //!
 //! ```no_run
+//! # #[cfg(feature = "db")]
 //! # async fn demo() {
 //! use wxlogin_testkit::TestDb;
 //! // A schema of its own on the server named by WXLOGIN_TEST_POSTGRES_URL, dropped on drop;
