@@ -1,5 +1,6 @@
 //! Fixtures for store tests: fixed times, ids, tickets, users made the only way the ports
-//! allow (registration), and refresh families.
+//! allow (registration), and refresh families. The helpers that write take any store (the
+//! SQL store, or [`crate::fakes::MemoryStore`]).
 
 use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
@@ -9,7 +10,6 @@ use wxlogin_core::ports::{
     FamilyRecord, Identity, LoginRecord, NewUser, RefreshRecord, RegisterOutcome, SessionRecord,
     TicketRecord, TokenStore, UserRecord, UserStore,
 };
-use wxlogin_store_sql::SqlStore;
 
 /// A fixed "now" for every test, in whole seconds; tests move around it with [`at`].
 pub const T0: i64 = 1_800_000_000;
@@ -83,7 +83,11 @@ pub fn ticket(name: &str, identity: &Identity) -> TicketRecord {
 }
 
 /// Registers a user with phone `n`, bound to `identity`.
-pub async fn registered(store: &SqlStore, n: u8, identity: &Identity) -> UserRecord {
+pub async fn registered(
+    store: &(impl UserStore + ?Sized),
+    n: u8,
+    identity: &Identity,
+) -> UserRecord {
     let name = format!("ticket for user {n} {:?}", identity.appid);
     store
         .put_ticket(&ticket(&name, identity))
@@ -144,7 +148,12 @@ pub fn session_login(session: &SessionRecord, key: &[u8]) -> LoginRecord {
 }
 
 /// A new family `id` for `user` in app wx1, with first token `first` (live until `T0 + 1000`).
-pub async fn family(store: &SqlStore, user: &UserId, id: &str, first: &str) -> FamilyRecord {
+pub async fn family(
+    store: &(impl TokenStore + ?Sized),
+    user: &UserId,
+    id: &str,
+    first: &str,
+) -> FamilyRecord {
     let family = FamilyRecord {
         id: fam(id),
         user_id: user.clone(),
@@ -159,7 +168,7 @@ pub async fn family(store: &SqlStore, user: &UserId, id: &str, first: &str) -> F
 }
 
 /// A registered user with phone `n`, bound to (wx1, `o-<n>`).
-pub async fn user(store: &SqlStore, n: u8) -> UserId {
+pub async fn user(store: &(impl UserStore + ?Sized), n: u8) -> UserId {
     registered(store, n, &identity("wx1", &format!("o-{n}"), None))
         .await
         .id
@@ -178,7 +187,7 @@ pub fn new_user_with_external_id(n: u8, external: &str) -> NewUser {
 }
 
 /// Every stored event, oldest first, paged through `after` 1,000 at a time.
-pub async fn all_events(store: &SqlStore) -> Vec<EventRecord> {
+pub async fn all_events(store: &(impl EventStore + ?Sized)) -> Vec<EventRecord> {
     let mut all: Vec<EventRecord> = Vec::new();
     loop {
         let query = EventQuery {
@@ -204,7 +213,7 @@ pub fn kinds(events: &[EventRecord]) -> Vec<&'static str> {
 }
 
 /// The events of `user`, oldest first.
-pub async fn events_of(store: &SqlStore, user: &UserId) -> Vec<EventRecord> {
+pub async fn events_of(store: &(impl EventStore + ?Sized), user: &UserId) -> Vec<EventRecord> {
     let query = EventQuery {
         user_id: Some(user.clone()),
         limit: 1000,

@@ -1,10 +1,11 @@
-//! wxlogin-testkit: fixtures for wxlogin's tests, and (in `tests/story/`) the backend
-//! conformance story that every `wxlogin-store-sql` backend must tell the same way.
+//! wxlogin-testkit: fixtures for wxlogin's tests, in-memory fakes of the ports, and (in
+//! `tests/story/`) the backend conformance story that every store must tell the same way.
 //!
 //! A dev-dependency only: adapters cannot dev-depend on it without a cycle, which is why the
 //! story lives here rather than in `wxlogin-store-sql`.
 //!
 //! ```no_run
+//! # #[cfg(feature = "db")]
 //! # async fn demo() {
 //! use wxlogin_testkit::TestDb;
 //! // A schema of its own on the server named by WXLOGIN_TEST_POSTGRES_URL, dropped on drop;
@@ -16,16 +17,30 @@
 //! ```
 //!
 //! # Layout
-//! * `db`: [`TestDb`], a throwaway database on one [`Backend`], and [`backend_url`].
-//! * `fixtures`: fixed times, ids, tickets, users and refresh families for store tests.
-//! * `proxy`: [`TcpProxy`], a loopback proxy a test cuts to make a database or Redis vanish.
+//! * [`fakes`]: [`fakes::MemoryStore`] (the durable ports in memory, with the SQL store's
+//!   semantics), [`fakes::ScriptedWeChat`] and [`fakes::ManualClock`], for use-case tests that
+//!   need no database. Always built.
+//! * `fixtures`: fixed times, ids, tickets, users and refresh families for store tests, on
+//!   any store. Always built.
+//! * `db` (feature `db`, on by default): [`TestDb`], a throwaway database on one [`Backend`],
+//!   and [`backend_url`].
+//! * `proxy` (feature `db`): [`TcpProxy`], a loopback proxy a test cuts to make a database or
+//!   Redis vanish.
+//!
+//! Core's own tests use `default-features = false`: the fakes and fixtures only, so that
+//! `cargo test -p wxlogin-core` builds no database driver.
 
 // Test support: a panic is how a fixture reports that the test cannot go on.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+#[cfg(feature = "db")]
 mod db;
+pub mod fakes;
 pub mod fixtures;
+#[cfg(feature = "db")]
 mod proxy;
 
+#[cfg(feature = "db")]
 pub use db::{Backend, MYSQL_URL_VAR, POSTGRES_URL_VAR, TestDb, backend_url};
+#[cfg(feature = "db")]
 pub use proxy::TcpProxy;

@@ -7,14 +7,14 @@ use wxlogin_core::ports::{
     FamilyRecord, LoginRecord, RegisterOutcome, RotateOutcome, SessionRecord, SessionStore,
     TokenStore, UserStore,
 };
-use wxlogin_store_sql::SqlStore;
-use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{
     all_events, appid, at, events_of, fam, family, h, identity, kinds, new_user, refresh,
     registered, session_login, ticket, user,
 };
 
-pub async fn registering_writes_user_registered_then_identity_bound_with_the_identity(db: &TestDb) {
+pub async fn registering_writes_user_registered_then_identity_bound_with_the_identity(
+    db: &impl crate::Db,
+) {
     let store = db.open(1).await;
     let me = identity("wx1", "o-alice", Some("u-alice"));
 
@@ -40,7 +40,9 @@ pub async fn registering_writes_user_registered_then_identity_bound_with_the_ide
     assert_ne!(events[0].id, events[1].id);
 }
 
-pub async fn a_registration_that_changes_nothing_writes_no_event_and_leaves_no_gap(db: &TestDb) {
+pub async fn a_registration_that_changes_nothing_writes_no_event_and_leaves_no_gap(
+    db: &impl crate::Db,
+) {
     let store = db.open(1).await;
     registered(&store, 1, &identity("wx1", "o-alice", None)).await;
     let bob = identity("wx1", "o-bob", None);
@@ -78,7 +80,7 @@ pub async fn a_registration_that_changes_nothing_writes_no_event_and_leaves_no_g
 }
 
 /// The time `user`'s identity in `app` was bound, as the admin API shows it.
-async fn bound_at(store: &SqlStore, user: &wxlogin_core::ids::UserId, open: &str) -> i64 {
+async fn bound_at(store: &impl AdminStore, user: &wxlogin_core::ids::UserId, open: &str) -> i64 {
     let detail = store.user_detail(user, at(0)).await.unwrap().unwrap();
     let found = detail
         .identities
@@ -88,7 +90,9 @@ async fn bound_at(store: &SqlStore, user: &wxlogin_core::ids::UserId, open: &str
     found.bound_at.unix_timestamp() - wxlogin_testkit::fixtures::T0
 }
 
-pub async fn binding_writes_identity_bound_only_when_the_binding_is_new_or_moved(db: &TestDb) {
+pub async fn binding_writes_identity_bound_only_when_the_binding_is_new_or_moved(
+    db: &impl crate::Db,
+) {
     let store = db.open(1).await;
     let alice = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
     let bob = registered(&store, 2, &identity("wx1", "o-bob", None)).await;
@@ -136,14 +140,14 @@ pub async fn binding_writes_identity_bound_only_when_the_binding_is_new_or_moved
 }
 
 /// `user`'s `last_login_at`, as seconds after T0.
-async fn last_login(store: &SqlStore, user: &wxlogin_core::ids::UserId) -> Option<i64> {
+async fn last_login(store: &impl UserStore, user: &wxlogin_core::ids::UserId) -> Option<i64> {
     let found = store.user(user).await.unwrap().unwrap();
     found
         .last_login_at
         .map(|t| t.unix_timestamp() - wxlogin_testkit::fixtures::T0)
 }
 
-pub async fn a_sign_in_sets_last_login_at_and_is_announced_only_when_asked(db: &TestDb) {
+pub async fn a_sign_in_sets_last_login_at_and_is_announced_only_when_asked(db: &impl crate::Db) {
     let store = db.open(1).await;
     let me = identity("wx1", "o-1", Some("u-1"));
     let alice = registered(&store, 1, &me).await.id;
@@ -212,7 +216,7 @@ pub async fn a_sign_in_sets_last_login_at_and_is_announced_only_when_asked(db: &
     assert!(store.family_active(&fam("s4")).await.unwrap());
 }
 
-pub async fn a_reused_refresh_token_writes_refresh_token_reused_once(db: &TestDb) {
+pub async fn a_reused_refresh_token_writes_refresh_token_reused_once(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
     store
@@ -260,7 +264,7 @@ pub async fn a_reused_refresh_token_writes_refresh_token_reused_once(db: &TestDb
 }
 
 pub async fn a_disabled_users_known_tokens_are_refused_as_user_disabled_and_nothing_changes(
-    db: &TestDb,
+    db: &impl crate::Db,
 ) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
@@ -340,7 +344,9 @@ pub async fn a_disabled_users_known_tokens_are_refused_as_user_disabled_and_noth
     );
 }
 
-pub async fn of_concurrent_lookups_creating_one_phone_exactly_one_creates_a_user(db: &TestDb) {
+pub async fn of_concurrent_lookups_creating_one_phone_exactly_one_creates_a_user(
+    db: &impl crate::Db,
+) {
     let store = std::sync::Arc::new(db.open(4).await);
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..8 {
@@ -363,7 +369,7 @@ pub async fn of_concurrent_lookups_creating_one_phone_exactly_one_creates_a_user
         .filter(|o| matches!(o, Ok(wxlogin_core::admin::CreateOutcome::PhoneTaken)))
         .count();
     assert_eq!((created, taken), (1, 7), "{outcomes:?}");
-    let events = all_events(&store).await;
+    let events = all_events(&*store).await;
     assert_eq!(kinds(&events), ["user.registered", "identity.bound"]);
-    assert_eq!(events_of(&store, &events[0].user_id).await.len(), 2);
+    assert_eq!(events_of(&*store, &events[0].user_id).await.len(), 2);
 }

@@ -141,13 +141,13 @@ pub async fn paging_users_newest_first_while_others_register_neither_skips_nor_r
     let store = Arc::new(db.open(4).await);
     let mut existing = Vec::new();
     for n in 1..=30u8 {
-        existing.push(user(&store, n).await);
+        existing.push(user(&*store, n).await);
     }
     let writer = {
         let store = store.clone();
         tokio::spawn(async move {
             for n in 31..=60u8 {
-                user(&store, n).await;
+                user(&*store, n).await;
                 tokio::task::yield_now().await;
             }
         })

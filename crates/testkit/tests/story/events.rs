@@ -123,7 +123,7 @@ pub async fn paging_events_while_others_write_neither_skips_nor_repeats(db: &Tes
         writers.spawn(async move {
             let first = 1 + w * USERS_EACH;
             for n in first..first + USERS_EACH {
-                user(&store, n).await;
+                user(&*store, n).await;
             }
         });
     }
@@ -255,7 +255,7 @@ pub async fn instances_fanning_out_at_once_create_each_delivery_once(db: &TestDb
     let finally = stores[0].fan_out(&subscriptions, at(2), 100).await.unwrap();
 
     assert_eq!(created + finally, 80, "40 events to 2 endpoints");
-    for event in all_events(&stores[0]).await {
+    for event in all_events(&*stores[0]).await {
         let endpoints: Vec<_> = event
             .deliveries
             .iter()

@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use wxlogin_core::ports::{RegisterOutcome, UserStore};
 
-use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{at, h, identity, new_user, phone_hash, registered, ticket};
 
-pub async fn registering_consumes_the_ticket_and_binds_the_identity(db: &TestDb) {
+pub async fn registering_consumes_the_ticket_and_binds_the_identity(db: &impl crate::Db) {
     let store = db.open(1).await;
     let me = identity("wx1", "o-alice", Some("u-alice"));
     store.put_ticket(&ticket("t1", &me)).await.unwrap();
@@ -47,7 +46,7 @@ pub async fn registering_consumes_the_ticket_and_binds_the_identity(db: &TestDb)
     );
 }
 
-pub async fn a_used_ticket_registers_nobody_else(db: &TestDb) {
+pub async fn a_used_ticket_registers_nobody_else(db: &impl crate::Db) {
     let store = db.open(1).await;
     let me = identity("wx1", "o-alice", None);
     store.put_ticket(&ticket("t1", &me)).await.unwrap();
@@ -68,7 +67,7 @@ pub async fn a_used_ticket_registers_nobody_else(db: &TestDb) {
     assert!(store.user_by_phone(&phone_hash(2)).await.unwrap().is_none());
 }
 
-pub async fn an_expired_or_unknown_ticket_changes_nothing(db: &TestDb) {
+pub async fn an_expired_or_unknown_ticket_changes_nothing(db: &impl crate::Db) {
     let store = db.open(1).await;
     let me = identity("wx1", "o-alice", None);
     store.put_ticket(&ticket("t1", &me)).await.unwrap(); // expires at T0 + 600
@@ -100,7 +99,7 @@ pub async fn an_expired_or_unknown_ticket_changes_nothing(db: &TestDb) {
     );
 }
 
-pub async fn a_ticket_only_registers_the_identity_it_was_issued_to(db: &TestDb) {
+pub async fn a_ticket_only_registers_the_identity_it_was_issued_to(db: &impl crate::Db) {
     let store = db.open(1).await;
     store
         .put_ticket(&ticket("t1", &identity("wx1", "o-alice", None)))
@@ -127,7 +126,7 @@ pub async fn a_ticket_only_registers_the_identity_it_was_issued_to(db: &TestDb) 
     );
 }
 
-pub async fn a_taken_phone_leaves_the_ticket_unused_and_no_half_created_user(db: &TestDb) {
+pub async fn a_taken_phone_leaves_the_ticket_unused_and_no_half_created_user(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
     let bob = identity("wx1", "o-bob", None);
@@ -176,7 +175,9 @@ pub async fn a_taken_phone_leaves_the_ticket_unused_and_no_half_created_user(db:
     assert!(matches!(retry, RegisterOutcome::Created(_)), "{retry:?}");
 }
 
-pub async fn of_concurrent_registrations_with_one_ticket_exactly_one_creates_a_user(db: &TestDb) {
+pub async fn of_concurrent_registrations_with_one_ticket_exactly_one_creates_a_user(
+    db: &impl crate::Db,
+) {
     let store = Arc::new(db.open(4).await);
     let me = identity("wx1", "o-alice", None);
     store.put_ticket(&ticket("t1", &me)).await.unwrap();

@@ -4,12 +4,11 @@ use wxlogin_core::ports::{
     FamilyRecord, LoginRecord, RotateOutcome, SessionRecord, SessionStore, TokenStore,
 };
 
-use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{
     appid, at, fam, h, identity, openid, refresh, rotation, session_login, user,
 };
 
-pub async fn a_session_is_live_until_the_second_it_expires(db: &TestDb) {
+pub async fn a_session_is_live_until_the_second_it_expires(db: &impl crate::Db) {
     let store = db.open(1).await;
     let me = identity("wx1", "o-alice", Some("u-alice"));
     let session = SessionRecord {
@@ -43,7 +42,7 @@ pub async fn a_session_is_live_until_the_second_it_expires(db: &TestDb) {
     );
 }
 
-pub async fn an_identity_without_a_session_key_has_no_history(db: &TestDb) {
+pub async fn an_identity_without_a_session_key_has_no_history(db: &impl crate::Db) {
     let store = db.open(1).await;
 
     let keys = store
@@ -54,7 +53,7 @@ pub async fn an_identity_without_a_session_key_has_no_history(db: &TestDb) {
     assert!(keys.is_none());
 }
 
-pub async fn rotating_the_session_key_keeps_exactly_one_previous_key(db: &TestDb) {
+pub async fn rotating_the_session_key_keeps_exactly_one_previous_key(db: &impl crate::Db) {
     let store = db.open(1).await;
     let (app, open) = (appid("wx1"), openid("o-alice"));
 
@@ -94,7 +93,7 @@ pub async fn rotating_the_session_key_keeps_exactly_one_previous_key(db: &TestDb
     assert_eq!(third.rotated_at, at(20));
 }
 
-pub async fn session_keys_are_kept_per_app_and_openid(db: &TestDb) {
+pub async fn session_keys_are_kept_per_app_and_openid(db: &impl crate::Db) {
     let store = db.open(1).await;
 
     store
@@ -136,7 +135,9 @@ pub async fn session_keys_are_kept_per_app_and_openid(db: &TestDb) {
     );
 }
 
-pub async fn opening_a_session_rotates_the_key_and_stores_the_session_together(db: &TestDb) {
+pub async fn opening_a_session_rotates_the_key_and_stores_the_session_together(
+    db: &impl crate::Db,
+) {
     let store = db.open(1).await;
     let (app, open) = (appid("wx1"), openid("o-alice"));
     let me = identity("wx1", "o-alice", Some("u-alice"));
@@ -170,7 +171,7 @@ pub async fn opening_a_session_rotates_the_key_and_stores_the_session_together(d
     }
 }
 
-pub async fn a_session_that_cannot_be_stored_leaves_the_session_key_unrotated(db: &TestDb) {
+pub async fn a_session_that_cannot_be_stored_leaves_the_session_key_unrotated(db: &impl crate::Db) {
     let store = db.open(1).await;
     let (app, open) = (appid("wx1"), openid("o-alice"));
     let me = identity("wx1", "o-alice", None);
@@ -202,7 +203,7 @@ pub async fn a_session_that_cannot_be_stored_leaves_the_session_key_unrotated(db
     assert_eq!(keys.rotated_at, at(0));
 }
 
-pub async fn a_login_of_a_known_user_stores_key_session_and_family_in_one_go(db: &TestDb) {
+pub async fn a_login_of_a_known_user_stores_key_session_and_family_in_one_go(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
     let me = identity("wx1", "o-1", None);

@@ -5,10 +5,9 @@ use wxlogin_testkit::fixtures::fam;
 
 use wxlogin_core::ports::{FamilyRecord, RotateOutcome, TokenStore};
 
-use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{appid, at, family, h, refresh, user};
 
-pub async fn a_new_family_is_active_and_an_unknown_one_is_not(db: &TestDb) {
+pub async fn a_new_family_is_active_and_an_unknown_one_is_not(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
 
@@ -18,7 +17,7 @@ pub async fn a_new_family_is_active_and_an_unknown_one_is_not(db: &TestDb) {
     assert!(!store.family_active(&fam("fam-unknown")).await.unwrap());
 }
 
-pub async fn a_family_whose_first_token_cannot_be_stored_is_not_created(db: &TestDb) {
+pub async fn a_family_whose_first_token_cannot_be_stored_is_not_created(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
     family(&store, &alice, "fam-1", "r1").await;
@@ -39,7 +38,9 @@ pub async fn a_family_whose_first_token_cannot_be_stored_is_not_created(db: &Tes
     assert!(store.family_active(&fam("fam-1")).await.unwrap());
 }
 
-pub async fn rotating_a_live_token_returns_its_family_and_the_new_token_rotates_next(db: &TestDb) {
+pub async fn rotating_a_live_token_returns_its_family_and_the_new_token_rotates_next(
+    db: &impl crate::Db,
+) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
     family(&store, &alice, "fam-1", "r1").await;
@@ -74,7 +75,7 @@ pub async fn rotating_a_live_token_returns_its_family_and_the_new_token_rotates_
 }
 
 pub async fn presenting_a_used_token_revokes_its_family_and_the_newest_token_dies_with_it(
-    db: &TestDb,
+    db: &impl crate::Db,
 ) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
@@ -114,7 +115,7 @@ pub async fn presenting_a_used_token_revokes_its_family_and_the_newest_token_die
     );
 }
 
-pub async fn a_token_is_rotatable_until_the_second_it_expires(db: &TestDb) {
+pub async fn a_token_is_rotatable_until_the_second_it_expires(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
     family(&store, &alice, "fam-1", "r1").await; // r1 expires at T0 + 1000
@@ -140,7 +141,7 @@ pub async fn a_token_is_rotatable_until_the_second_it_expires(db: &TestDb) {
     );
 }
 
-pub async fn a_used_token_presented_after_its_expiry_still_counts_as_reuse(db: &TestDb) {
+pub async fn a_used_token_presented_after_its_expiry_still_counts_as_reuse(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
     family(&store, &alice, "fam-1", "r1").await; // r1 expires at T0 + 1000
@@ -158,7 +159,7 @@ pub async fn a_used_token_presented_after_its_expiry_still_counts_as_reuse(db: &
     assert!(!store.family_active(&fam("fam-1")).await.unwrap());
 }
 
-pub async fn an_unknown_token_is_invalid(db: &TestDb) {
+pub async fn an_unknown_token_is_invalid(db: &impl crate::Db) {
     let store = db.open(1).await;
 
     let outcome = store
@@ -169,7 +170,9 @@ pub async fn an_unknown_token_is_invalid(db: &TestDb) {
     assert!(matches!(outcome, RotateOutcome::Invalid), "{outcome:?}");
 }
 
-pub async fn a_live_token_of_a_revoked_family_is_invalid_and_revoking_is_idempotent(db: &TestDb) {
+pub async fn a_live_token_of_a_revoked_family_is_invalid_and_revoking_is_idempotent(
+    db: &impl crate::Db,
+) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
     family(&store, &alice, "fam-1", "r1").await;
@@ -189,7 +192,7 @@ pub async fn a_live_token_of_a_revoked_family_is_invalid_and_revoking_is_idempot
     assert!(matches!(outcome, RotateOutcome::Invalid), "{outcome:?}");
 }
 
-pub async fn revoking_a_user_revokes_all_their_families_and_nobody_elses(db: &TestDb) {
+pub async fn revoking_a_user_revokes_all_their_families_and_nobody_elses(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = user(&store, 1).await;
     let bob = user(&store, 2).await;
@@ -210,10 +213,10 @@ pub async fn revoking_a_user_revokes_all_their_families_and_nobody_elses(db: &Te
     assert!(matches!(outcome, RotateOutcome::Invalid), "{outcome:?}");
 }
 
-pub async fn of_fifty_concurrent_rotations_of_one_token_exactly_one_succeeds(db: &TestDb) {
+pub async fn of_fifty_concurrent_rotations_of_one_token_exactly_one_succeeds(db: &impl crate::Db) {
     let store = Arc::new(db.open(4).await);
-    let alice = user(&store, 1).await;
-    family(&store, &alice, "fam-1", "r1").await;
+    let alice = user(&*store, 1).await;
+    family(&*store, &alice, "fam-1", "r1").await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..50 {

@@ -2,15 +2,13 @@
 
 use wxlogin_core::ids::UserId;
 use wxlogin_core::ports::{IdentitySummary, RegisterOutcome, TokenStore, UserStore};
-use wxlogin_store_sql::SqlStore;
 use wxlogin_testkit::fixtures::fam;
 
-use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{
     appid, at, family, h, identity, new_user, openid, phone_hash, registered, ticket, unionid,
 };
 
-pub async fn a_registered_user_is_found_by_identity_phone_and_id(db: &TestDb) {
+pub async fn a_registered_user_is_found_by_identity_phone_and_id(db: &impl crate::Db) {
     let store = db.open(1).await;
     let me = identity("wx1", "o-alice", None);
 
@@ -32,7 +30,7 @@ pub async fn a_registered_user_is_found_by_identity_phone_and_id(db: &TestDb) {
     }
 }
 
-pub async fn unknown_identity_phone_id_and_unionid_find_nobody(db: &TestDb) {
+pub async fn unknown_identity_phone_id_and_unionid_find_nobody(db: &impl crate::Db) {
     let store = db.open(1).await;
     registered(&store, 1, &identity("wx1", "o-alice", Some("u-alice"))).await;
 
@@ -61,7 +59,7 @@ pub async fn unknown_identity_phone_id_and_unionid_find_nobody(db: &TestDb) {
     );
 }
 
-pub async fn a_unionid_finds_its_user_from_any_app(db: &TestDb) {
+pub async fn a_unionid_finds_its_user_from_any_app(db: &impl crate::Db) {
     let store = db.open(1).await;
     let user = registered(&store, 1, &identity("wx1", "o-alice-1", Some("u-alice"))).await;
     store
@@ -91,7 +89,7 @@ pub async fn a_unionid_finds_its_user_from_any_app(db: &TestDb) {
     assert_eq!(apps, [appid("wx1"), appid("wx2")]);
 }
 
-pub async fn binding_an_identity_moves_it_from_its_previous_user(db: &TestDb) {
+pub async fn binding_an_identity_moves_it_from_its_previous_user(db: &impl crate::Db) {
     let store = db.open(1).await;
     let shared = identity("wx1", "o-shared", None);
     let alice = registered(&store, 1, &shared).await;
@@ -109,7 +107,7 @@ pub async fn binding_an_identity_moves_it_from_its_previous_user(db: &TestDb) {
     assert_eq!(store.identities(&bob.id).await.unwrap().len(), 2);
 }
 
-pub async fn binding_is_idempotent_and_keeps_a_known_unionid(db: &TestDb) {
+pub async fn binding_is_idempotent_and_keeps_a_known_unionid(db: &impl crate::Db) {
     let store = db.open(1).await;
     let user = registered(&store, 1, &identity("wx1", "o-alice", Some("u-alice"))).await;
 
@@ -146,7 +144,7 @@ pub async fn binding_is_idempotent_and_keeps_a_known_unionid(db: &TestDb) {
     );
 }
 
-pub async fn a_unionid_learned_later_is_recorded(db: &TestDb) {
+pub async fn a_unionid_learned_later_is_recorded(db: &impl crate::Db) {
     let store = db.open(1).await;
     let user = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
     assert!(!store.identities(&user.id).await.unwrap()[0].has_unionid);
@@ -172,7 +170,7 @@ pub async fn a_unionid_learned_later_is_recorded(db: &TestDb) {
     );
 }
 
-pub async fn binding_to_a_user_that_does_not_exist_is_an_error(db: &TestDb) {
+pub async fn binding_to_a_user_that_does_not_exist_is_an_error(db: &impl crate::Db) {
     let store = db.open(1).await;
 
     let result = store
@@ -182,7 +180,7 @@ pub async fn binding_to_a_user_that_does_not_exist_is_an_error(db: &TestDb) {
     assert!(result.is_err());
 }
 
-pub async fn a_ticket_is_live_until_the_second_it_expires(db: &TestDb) {
+pub async fn a_ticket_is_live_until_the_second_it_expires(db: &impl crate::Db) {
     let store = db.open(1).await;
     let me = identity("wx1", "o-alice", Some("u-alice"));
     let stored = ticket("t1", &me); // expires at T0 + 600
@@ -207,7 +205,7 @@ pub async fn a_ticket_is_live_until_the_second_it_expires(db: &TestDb) {
     );
 }
 
-pub async fn openids_differing_only_in_case_are_different_identities(db: &TestDb) {
+pub async fn openids_differing_only_in_case_are_different_identities(db: &impl crate::Db) {
     // WeChat ids are case-sensitive; a case-insensitive collation would merge these two.
     let store = db.open(1).await;
     let upper = registered(&store, 1, &identity("wx1", "oAbC", Some("uXyZ"))).await;
@@ -235,7 +233,7 @@ pub async fn openids_differing_only_in_case_are_different_identities(db: &TestDb
     );
 }
 
-pub async fn text_and_bytes_come_back_exactly_as_stored(db: &TestDb) {
+pub async fn text_and_bytes_come_back_exactly_as_stored(db: &impl crate::Db) {
     // Non-ASCII text (4-byte UTF-8 too) and every byte value survive the round trip.
     let store = db.open(1).await;
     let me = identity("wx1", "o-alice", None);
@@ -261,7 +259,7 @@ pub async fn text_and_bytes_come_back_exactly_as_stored(db: &TestDb) {
     assert_eq!(user.created_at, at(0));
 }
 
-pub async fn looking_up_an_identity_says_whether_its_unionid_is_recorded(db: &TestDb) {
+pub async fn looking_up_an_identity_says_whether_its_unionid_is_recorded(db: &impl crate::Db) {
     let store = db.open(1).await;
     let (app, open) = (appid("wx1"), openid("o-alice"));
     let user = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
@@ -305,7 +303,7 @@ pub async fn looking_up_an_identity_says_whether_its_unionid_is_recorded(db: &Te
 
 /// `signed_in_user(family, user)` finds the user, as `user` reads them, with `count`
 /// identities, as `identities` reads them (in its order).
-async fn assert_signed_in(store: &SqlStore, family: &str, user: &UserId, count: usize) {
+async fn assert_signed_in(store: &impl UserStore, family: &str, user: &UserId, count: usize) {
     let (found, identities) = store
         .signed_in_user(&fam(family), user)
         .await
@@ -322,7 +320,7 @@ async fn assert_signed_in(store: &SqlStore, family: &str, user: &UserId, count: 
 }
 
 pub async fn the_signed_in_user_comes_with_their_identities_as_user_and_identities_read_them(
-    db: &TestDb,
+    db: &impl crate::Db,
 ) {
     let store = db.open(1).await;
     // Alice has every user column set; Bob has no avatar.
@@ -359,7 +357,7 @@ pub async fn the_signed_in_user_comes_with_their_identities_as_user_and_identiti
     assert_signed_in(&store, "fam-alice", &alice.id, 3).await;
 }
 
-pub async fn a_revoked_family_signs_in_nobody(db: &TestDb) {
+pub async fn a_revoked_family_signs_in_nobody(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
     family(&store, &alice.id, "alice-phone", "a1").await;
@@ -390,7 +388,7 @@ pub async fn a_revoked_family_signs_in_nobody(db: &TestDb) {
     );
 }
 
-pub async fn an_unknown_family_or_another_users_signs_in_nobody(db: &TestDb) {
+pub async fn an_unknown_family_or_another_users_signs_in_nobody(db: &impl crate::Db) {
     let store = db.open(1).await;
     let alice = registered(&store, 1, &identity("wx1", "o-alice", None)).await;
     let bob = registered(&store, 2, &identity("wx1", "o-bob", None)).await;
