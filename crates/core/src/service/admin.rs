@@ -19,6 +19,7 @@ use crate::admin::{
     AdminKeyRecord, AdminKeyStore, AdminStore, Scope, UnbindOutcome, UpdateOutcome, UserChange,
     UserDetail, UserQuery,
 };
+use crate::cause::{Cause, chain};
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
 use crate::events::{DeliveryStatus, EventQuery, EventRecord, EventStore, EventType};
@@ -206,7 +207,7 @@ impl std::fmt::Debug for AdminService {
 
 pub(super) fn rfc3339(t: OffsetDateTime) -> Result<String, AuthError> {
     t.format(&Rfc3339)
-        .map_err(|e| AuthError::Internal(e.to_string()))
+        .map_err(|e| AuthError::Internal(Cause::new(e)))
 }
 
 fn invalid(what: &str) -> AuthError {
@@ -582,7 +583,7 @@ impl AdminService {
                 s => s.as_str(),
             };
             let alg = crate::tokens::open_record(&k.record, &sealer)
-                .map_err(|e| AuthError::Internal(e.to_string()))?
+                .map_err(|e| AuthError::Internal(Cause::new(e)))?
                 .algorithm()
                 .as_str();
             keys.push(KeyView {
@@ -605,10 +606,10 @@ impl AdminService {
         let signing = self.ports.signing.as_ref();
         let rotation = KeyRing::rotate(signing, &sealer, self.algorithm, &self.key_policy, now)
             .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(Cause::new(e)))?;
         let ring = KeyRing::load(signing, &sealer, &self.key_policy, now)
             .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(Cause::new(e)))?;
         self.auth.replace_keys(ring);
         tracing::info!(admin = %who.name, kid = %rotation.kid, "signing key rotation scheduled");
         Ok(KeyView {
@@ -704,7 +705,7 @@ impl AuthService {
         if let Some(list) = &self.ports.revocations
             && let Err(e) = list.revoke(families, self.revocation_ttl()).await
         {
-            tracing::error!(error = %e, "could not list revoked families");
+            tracing::error!(error = %chain(&e), "could not list revoked families");
         }
     }
 
@@ -726,7 +727,7 @@ impl AuthService {
         if let (Some(id), Some(store)) = (own, &self.ports.avatars) {
             // The account is gone either way; a file left behind is logged for the operator.
             if let Err(e) = store.delete_avatar(id).await {
-                tracing::warn!(error = %e, "could not delete a deleted account's avatar");
+                tracing::warn!(error = %chain(&e), "could not delete a deleted account's avatar");
             }
         }
         Ok(())
