@@ -1,6 +1,6 @@
 //! Failures keep their cause up to the one place that logs them.
 //!
-//! The rule (`CONTRIBUTING.md`, "Errors and logs"): an error is logged once, with its whole
+//! The rule (`CONTRIBUTING.md`, "Errors keep their causes and are logged once"): an error is logged once, with its whole
 //! source chain ([`chain`]), where it is turned into a response (the server's `ApiError`) or
 //! where it is swallowed (a background task, a fallback that carries on without it). On the
 //! way up it is wrapped or carried ([`Cause`]), never logged.
