@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::cause::Cause;
 use crate::wechat::WeChatFailure;
 
 /// A use case failed. [`AuthError::code`] is the contract's stable code; the server maps
@@ -119,12 +120,13 @@ pub enum AuthError {
     /// Admin import: the batch is malformed as a whole.
     #[error("invalid import: {0}")]
     ImportInvalid(String),
-    /// Our store or cache is down (or the lookup hook did not answer).
+    /// Our store or cache is down (or the lookup hook did not answer). The cause is for the
+    /// log line only, never for the client.
     #[error("service temporarily unavailable")]
-    Unavailable,
-    /// Anything else. The detail is for logs only, never for the client.
+    Unavailable(#[source] Cause),
+    /// Anything else. The cause is for the log line only, never for the client.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl AuthError {
@@ -160,7 +162,7 @@ impl AuthError {
             Self::ExternalIdTaken => "external_id_taken",
             Self::ImportInvalid(_) => "import_invalid",
             Self::ImageInvalid => "image_invalid",
-            Self::Unavailable => "unavailable",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -186,7 +188,7 @@ impl AuthError {
     pub fn is_cacheable(&self) -> bool {
         !matches!(
             self,
-            Self::Unavailable
+            Self::Unavailable(_)
                 | Self::Internal(_)
                 | Self::RateLimited {
                     wechat_errcode: None,
@@ -252,14 +254,14 @@ pub fn until_beijing_midnight(now: time::OffsetDateTime) -> Duration {
     Duration::from_secs(u64::try_from(86_400 - seconds_into_day).unwrap_or(86_400))
 }
 
+/// Not logged here: the error travels as the cause, to be logged once where it becomes a
+/// response ([`crate::cause`]).
 impl From<crate::ports::StoreError> for AuthError {
     fn from(e: crate::ports::StoreError) -> Self {
-        match e {
-            crate::ports::StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "store unavailable");
-                Self::Unavailable
-            }
-            crate::ports::StoreError::Other(detail) => Self::Internal(detail),
+        if e.is_unavailable() {
+            Self::Unavailable(e.into())
+        } else {
+            Self::Internal(e.into())
         }
     }
 }

@@ -12,6 +12,7 @@
 //! * [`lease`]: the cluster-wide WeChat access-token lease ([`lease::TokenLease`]), a port.
 //! * [`service`]: login, phone, register, refresh, logout, me.
 //! * [`error`]: one error per stable code of the contract.
+//! * [`cause`]: what a failure carries up to its one log line, and how it prints.
 //! * [`views`]: the response bodies.
 //! * [`crypto`]: the master key, sealing at rest, opaque handles and their hashes.
 //! * [`tokens`]: JWTs (ES256, EdDSA, RS256), the key ring, the JWKS and key rotation.
@@ -23,6 +24,7 @@
 //! * [`redact`]: URLs with their password masked, for `Debug` output, logs and errors.
 
 pub mod admin;
+pub mod cause;
 pub mod counters;
 pub mod crypto;
 pub mod error;
@@ -36,6 +38,7 @@ pub mod ports;
 pub mod redact;
 pub mod secret;
 pub mod service;
+mod store_error;
 pub mod tokens;
 pub mod views;
 pub mod wechat;

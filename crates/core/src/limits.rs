@@ -43,7 +43,9 @@ pub async fn check(
         Err(e) => {
             metrics::counter!(crate::counters::RATE_LIMITER_ERRORS_TOTAL, "kind" => kind.as_str())
                 .increment(1);
-            tracing::warn!(kind = kind.as_str(), error = %e, "rate limiter failed; request let through");
+            // Swallowed here (the request goes on), so logged here.
+            let error = crate::cause::chain(&e);
+            tracing::warn!(kind = kind.as_str(), %error, "rate limiter failed; request let through");
             Ok(())
         }
     }
@@ -227,7 +229,7 @@ mod tests {
     #[async_trait]
     impl RateLimiter for Broken {
         async fn acquire(&self, _: LimitKind, _: &str, _: Rate) -> StoreResult<Decision> {
-            Err(crate::ports::StoreError::Unavailable("down".into()))
+            Err(crate::ports::StoreError::unavailable("acquire", "down"))
         }
     }
 

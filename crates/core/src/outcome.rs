@@ -25,6 +25,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cause::{Cause, chain};
 use crate::crypto::Sealer;
 use crate::error::AuthError;
 use crate::ports::{Claim, OutcomeStore};
@@ -124,7 +125,7 @@ where
                 match self.once_across_instances(key, work).await {
                     Ok(value) => Ok(Arc::new(Stored::Value(
                         serde_json::to_vec(&value)
-                            .map_err(|e| AuthError::Internal(format!("outcome to JSON: {e}")))?
+                            .map_err(|e| AuthError::Internal(Cause::new(e)))?
                             .into_boxed_slice(),
                     ))),
                     Err(e) if !e.is_cacheable() => Err(e),
@@ -133,8 +134,9 @@ where
             })
             .await;
         match outcome.as_deref() {
-            Ok(Stored::Value(json)) => serde_json::from_slice(json)
-                .map_err(|e| AuthError::Internal(format!("outcome from JSON: {e}"))),
+            Ok(Stored::Value(json)) => {
+                serde_json::from_slice(json).map_err(|e| AuthError::Internal(Cause::new(e)))
+            }
             Ok(Stored::Error(e)) => Err(e.clone()),
             Err(shared) => Err(shared.as_ref().clone()),
         }
@@ -153,15 +155,21 @@ where
             match shared.store.claim(&key, CLAIM_LEASE).await {
                 Ok(Claim::Won) => break,
                 Ok(Claim::Done(sealed)) => match shared.open::<T>(&key, &sealed) {
-                    Some(outcome) => return outcome,
+                    Ok(outcome) => return outcome,
                     // Unreadable (another master key, another version): do not guess.
-                    None => return Err(AuthError::Unavailable),
+                    Err(why) => {
+                        let cause = format!("the shared {} outcome {why}", shared.kind);
+                        return Err(AuthError::Unavailable(cause.into()));
+                    }
                 },
                 Ok(Claim::Pending) if tokio::time::Instant::now() < give_up => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(100));
                 }
-                Ok(Claim::Pending) => return Err(AuthError::Unavailable),
+                Ok(Claim::Pending) => {
+                    let cause = "another instance still holds the claim on this code";
+                    return Err(AuthError::Unavailable(cause.into()));
+                }
                 Err(e) => {
                     shared.degraded("claim", &e);
                     return work.await;
@@ -198,17 +206,17 @@ impl Shared {
         &self,
         key: &[u8; 32],
         sealed: &[u8],
-    ) -> Option<Result<T, AuthError>> {
-        let json = self.sealer.open(&self.context(key), sealed).ok()?;
-        let outcome = serde_json::from_slice(&json);
-        if outcome.is_err() {
-            tracing::error!(kind = self.kind, "a shared outcome does not parse");
-        }
-        outcome.ok()
+    ) -> Result<Result<T, AuthError>, &'static str> {
+        let json = self
+            .sealer
+            .open(&self.context(key), sealed)
+            .map_err(|_| "does not open")?;
+        serde_json::from_slice(&json).map_err(|_| "does not parse")
     }
 
     fn degraded(&self, step: &'static str, e: &crate::ports::StoreError) {
-        tracing::warn!(kind = self.kind, step, error = %e,
+        // Swallowed here (the instance carries on alone), so logged here.
+        tracing::warn!(kind = self.kind, step, error = %chain(e),
             "shared outcome store failed; this instance guards codes on its own");
         metrics::counter!(crate::counters::OUTCOME_STORE_ERRORS_TOTAL, "step" => step).increment(1);
     }
@@ -279,9 +287,11 @@ mod tests {
 
         assert_eq!(
             cache
-                .once([3; 32], async { Err(AuthError::Unavailable) })
+                .once([3; 32], async {
+                    Err(AuthError::Unavailable("down".into()))
+                })
                 .await,
-            Err(AuthError::Unavailable)
+            Err(AuthError::Unavailable("down".into()))
         );
         assert_eq!(
             cache.once([3; 32], async { Ok("recovered".into()) }).await,
@@ -300,7 +310,7 @@ mod tests {
     impl OutcomeStore for FakeStore {
         async fn claim(&self, key: &[u8; 32], _lease: Duration) -> StoreResult<Claim> {
             if self.down.load(Ordering::SeqCst) {
-                return Err(StoreError::Unavailable("down".into()));
+                return Err(StoreError::unavailable("claim", "down"));
             }
             let mut entries = self.entries.lock().unwrap();
             Ok(match entries.get(key) {
@@ -382,8 +392,11 @@ mod tests {
         let store = Arc::new(FakeStore::default());
         let (a, b) = two_instances(&store);
         assert_eq!(
-            a.once([6; 32], async { Err(AuthError::Unavailable) }).await,
-            Err(AuthError::Unavailable)
+            a.once([6; 32], async {
+                Err(AuthError::Unavailable("down".into()))
+            })
+            .await,
+            Err(AuthError::Unavailable("down".into()))
         );
         assert!(store.entries.lock().unwrap().get(&[6; 32]).is_none());
         assert_eq!(

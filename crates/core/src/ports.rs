@@ -14,17 +14,7 @@ use time::OffsetDateTime;
 use crate::crypto::HandleHash;
 use crate::ids::{AppId, ExternalId, FamilyId, OpenId, UnionId, UserId};
 
-/// A backend failed (unreachable, timed out, or answered something unexpected).
-/// Business outcomes ("not found", "already used") are never errors: they are values.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The backend cannot be reached or timed out: answer 503 `unavailable`.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else (corrupt data, a bug): answer 500 `internal`.
-    #[error("store error: {0}")]
-    Other(String),
-}
+pub use crate::store_error::StoreError;
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use tokio::sync::Notify;
+use wxlogin_core::cause::chain;
 use wxlogin_core::crypto::Sealer;
 use wxlogin_core::events::{
     Delivery, DeliveryResult, EventRecord, EventStore, EventType, Subscription,
@@ -219,7 +220,8 @@ impl Deliverer {
             .fan_out(&self.subscriptions, now, self.config.fan_out_limit)
             .await
         {
-            tracing::warn!(%error, "webhook fan-out failed");
+            // A background task: its failures end here, so they are logged here.
+            tracing::warn!(error = %chain(&error), "webhook fan-out failed");
         }
         let claimed = match self
             .events
@@ -228,7 +230,7 @@ impl Deliverer {
         {
             Ok(claimed) => claimed,
             Err(error) => {
-                tracing::warn!(%error, "claiming webhook deliveries failed");
+                tracing::warn!(error = %chain(&error), "claiming webhook deliveries failed");
                 return 0;
             }
         };
@@ -299,7 +301,7 @@ impl Deliverer {
             .await
         {
             tracing::warn!(
-                endpoint = %delivery.endpoint, event = %delivery.event.id, %error,
+                endpoint = %delivery.endpoint, event = %delivery.event.id, error = %chain(&error),
                 "recording a webhook attempt failed; it will be sent again"
             );
         }
@@ -326,7 +328,7 @@ impl Deliverer {
             Ok(Some(record)) => record,
             Ok(None) => return Ok(None),
             Err(error) => {
-                tracing::warn!(%error, "reading a user for a webhook failed");
+                tracing::warn!(error = %chain(&error), "reading a user for a webhook failed");
                 return Err(Prepared::Later);
             }
         };

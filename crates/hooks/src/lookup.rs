@@ -139,10 +139,9 @@ impl UserLookup for HttpUserLookup {
         let result = tokio::time::timeout(self.config.budget, self.exchange(request))
             .await
             .unwrap_or(Err(Failure::Timeout));
-        result.map_err(|failure| {
-            tracing::info!(error = %failure, "user lookup hook failed");
-            LookupFailed(failure.to_string())
-        })
+        // Not logged here: the failure is the cause of the request's `unavailable`, logged
+        // with it.
+        result.map_err(|failure| LookupFailed(failure.to_string()))
     }
 }
 

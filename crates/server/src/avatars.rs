@@ -23,6 +23,7 @@ use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 use serde::Serialize;
 use wxlogin_core::AuthError;
+use wxlogin_core::cause::Cause;
 use wxlogin_core::ports::{AvatarStore, StoreError, StoreResult};
 
 use crate::error::ApiError;
@@ -123,7 +124,7 @@ impl AvatarStore for Avatars {
         }
         match self.store.delete(&Self::path(id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(StoreError::Unavailable(format!("avatar store: {e}"))),
+            Err(e) => Err(StoreError::unavailable("avatar store delete", e)),
         }
     }
 }
@@ -206,6 +207,13 @@ fn image_invalid() -> ApiError {
     ApiError::Auth(AuthError::ImageInvalid)
 }
 
+/// The avatar store failed during `op`: `unavailable`, with the error as the cause that the
+/// response logs.
+fn unavailable(op: &'static str, e: object_store::Error) -> ApiError {
+    let cause = StoreError::unavailable(format!("avatar store {op}"), e);
+    ApiError::Auth(AuthError::Unavailable(cause.into()))
+}
+
 /// Uploads an avatar for the profile (bearer) or the registration page (ticket).
 #[utoipa::path(
     post,
@@ -276,7 +284,7 @@ pub async fn upload(
     let file = file.ok_or_else(|| ApiError::invalid("missing field `file`"))?;
     let encoded = tokio::task::spawn_blocking(move || reencode(&file))
         .await
-        .map_err(|e| ApiError::Auth(AuthError::Internal(format!("avatar task failed: {e}"))))?
+        .map_err(|e| ApiError::Auth(AuthError::Internal(Cause::new(e))))?
         .map_err(|e| {
             tracing::info!(reason = %e, "avatar refused");
             image_invalid()
@@ -290,10 +298,7 @@ pub async fn upload(
         .store
         .put(&Avatars::path(&id), encoded.bytes.into())
         .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "avatar store failed");
-            ApiError::Auth(AuthError::Unavailable)
-        })?;
+        .map_err(|e| unavailable("put", e))?;
     let view = AvatarView {
         avatar_url: format!("{}{id}", avatars.public_base),
     };
@@ -321,17 +326,11 @@ pub async fn serve(State(state): State<AppState>, Path(id): Path<String>) -> Res
     let found = match avatars.store.get(&Avatars::path(&id)).await {
         Ok(found) => found,
         Err(object_store::Error::NotFound { .. }) => return ApiError::NotFound.into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "avatar store failed");
-            return ApiError::Auth(AuthError::Unavailable).into_response();
-        }
+        Err(e) => return unavailable("get", e).into_response(),
     };
     let bytes = match found.bytes().await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            tracing::warn!(error = %e, "avatar store failed");
-            return ApiError::Auth(AuthError::Unavailable).into_response();
-        }
+        Err(e) => return unavailable("get", e).into_response(),
     };
     let content_type = if id.ends_with(".png") {
         "image/png"

@@ -1,7 +1,10 @@
 //! One error type for every handler, with the contract's body and status.
 //!
 //! The body is `{"error": {"code", "message", "request_id", "wechat_errcode"?}}`. A 5xx body
-//! says nothing more than its code; the cause is logged once, in the request's span.
+//! says nothing more than its code; the cause is logged once, here, in the request's span,
+//! with its whole source chain (`wxlogin_core::cause`). WeChat's failures are the exception:
+//! the adapter that reduces them to the port's classification logs them (nothing of the
+//! cause reaches this far), so they are not logged again here.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -94,7 +97,7 @@ impl ApiError {
             | AuthError::WatermarkExpired => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::WeChatError { .. } => StatusCode::BAD_GATEWAY,
-            AuthError::WeChatUnavailable { .. } | AuthError::Unavailable => {
+            AuthError::WeChatUnavailable { .. } | AuthError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,7 +139,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Auth(AuthError::RateLimited { retry_after, .. }) => Some(*retry_after),
-            Self::Auth(AuthError::WeChatUnavailable { .. } | AuthError::Unavailable) => {
+            Self::Auth(AuthError::WeChatUnavailable { .. } | AuthError::Unavailable(_)) => {
                 Some(UNAVAILABLE_RETRY_AFTER)
             }
             _ => None,
@@ -147,10 +150,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let Self::Auth(AuthError::Internal(detail)) = &self {
-            tracing::error!(%detail, "internal error");
-        } else if status.is_server_error() {
-            tracing::warn!(code = self.code(), wechat_errcode = ?self.wechat_errcode(), "request failed upstream");
+        match &self {
+            Self::Auth(AuthError::Internal(cause)) => {
+                tracing::error!(code = self.code(), error = %cause.chain(), "request failed");
+            }
+            Self::Auth(AuthError::Unavailable(cause)) => {
+                tracing::warn!(code = self.code(), error = %cause.chain(), "request failed");
+            }
+            _ => {}
         }
         let lang = crate::i18n::current();
         let body = ErrorBody {
@@ -223,7 +230,7 @@ impl ApiError {
                 | AuthError::RateLimited { .. }
                 | AuthError::WeChatError { .. }
                 | AuthError::WeChatUnavailable { .. }
-                | AuthError::Unavailable
+                | AuthError::Unavailable(_)
                 | AuthError::Internal(_) => {}
             }
         }
@@ -275,8 +282,8 @@ impl ApiError {
             AuthError::WeChatUnavailable {
                 wechat_errcode: errcode,
             },
-            AuthError::Unavailable,
-            AuthError::Internal(String::new()),
+            AuthError::Unavailable("".into()),
+            AuthError::Internal("".into()),
         ];
         let mut all: Vec<ApiError> = auth.into_iter().map(Self::Auth).collect();
         all.extend([

@@ -8,7 +8,8 @@ async fn main() -> std::process::ExitCode {
     match wxlogin_server::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wxlogin: {e}");
+            // The whole chain: a store error's own text names only what was being done.
+            eprintln!("wxlogin: {}", wxlogin_core::cause::chain(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

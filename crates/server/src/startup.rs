@@ -35,7 +35,7 @@ pub enum StartupError {
     Store(#[from] wxlogin_core::ports::StoreError),
     /// Redis could not be reached.
     #[error("redis: {0}")]
-    Redis(wxlogin_core::ports::StoreError),
+    Redis(#[source] wxlogin_core::ports::StoreError),
     /// Signing keys could not be loaded or created.
     #[error("signing keys: {0}")]
     Keys(#[from] wxlogin_core::tokens::KeyRingError),
@@ -266,7 +266,10 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupErro
 
 /// Deletes expired sessions, tickets and refresh tokens, and events past their retention
 /// (`events.retention_days`), once an hour.
+///
+/// Background tasks: their failures end here, so they are logged here (`wxlogin_core::cause`).
 async fn purge_loop(store: Arc<SqlStore>, event_retention: std::time::Duration) {
+    use wxlogin_core::cause::chain;
     use wxlogin_core::events::EventStore as _;
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -274,12 +277,12 @@ async fn purge_loop(store: Arc<SqlStore>, event_retention: std::time::Duration) 
         let now = time::OffsetDateTime::now_utc();
         match store.purge_expired(now).await {
             Ok(purged) => tracing::info!(?purged, "purged expired rows"),
-            Err(e) => tracing::warn!(error = %e, "purge failed"),
+            Err(e) => tracing::warn!(error = %chain(&e), "purge failed"),
         }
         let before = now - time::Duration::seconds(event_retention.as_secs() as i64);
         match store.purge_events(before).await {
             Ok(events) => tracing::info!(events, "purged old events"),
-            Err(e) => tracing::warn!(error = %e, "event purge failed"),
+            Err(e) => tracing::warn!(error = %chain(&e), "event purge failed"),
         }
     }
 }

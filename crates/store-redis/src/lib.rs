@@ -72,14 +72,14 @@ impl RedisStore {
     pub async fn connect(url: &str, options: RedisOptions) -> StoreResult<Self> {
         let shown = wxlogin_core::redact::redact_url(url);
         let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Other(format!("redis url {shown}: {}", e.category())))?;
+            .map_err(|e| StoreError::other(format!("redis url {shown}"), Redacted::of(&e)))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))
             .set_number_of_retries(2);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("redis at {shown}: {}", describe(&e))))?;
+            .map_err(|e| StoreError::unavailable(format!("redis at {shown}"), kept(e)))?;
         Ok(Self {
             conn,
             prefix: options.prefix,
@@ -109,28 +109,94 @@ impl Health for RedisStore {
     }
 }
 
-/// Maps a Redis error: connection trouble and timeouts are [`StoreError::Unavailable`]
-/// (503 `unavailable`, or a fallback where one exists), anything else is a bug or corrupt
-/// data. Redis errors carry no values of ours, but only the kind and a short description
-/// are kept anyway.
+/// Maps a Redis error met during `op`: connection trouble and timeouts are
+/// [`StoreError::Unavailable`] (503 `unavailable`, or a fallback where one exists), anything
+/// else is a bug or corrupt data.
 pub(crate) fn redis_err(op: &'static str) -> impl Fn(redis::RedisError) -> StoreError {
     move |e| {
-        let detail = format!("redis {op}: {}", describe(&e));
-        if e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-        {
-            StoreError::Unavailable(detail)
+        let op = format!("redis {op}");
+        if is_connection_trouble(&e) {
+            StoreError::unavailable(op, kept(e))
         } else {
-            StoreError::Other(detail)
+            StoreError::other(op, kept(e))
         }
     }
 }
 
-fn describe(e: &redis::RedisError) -> String {
-    match e.detail() {
-        Some(detail) if detail.len() <= 200 => format!("{} ({detail})", e.category()),
-        _ => e.category().to_owned(),
+fn is_connection_trouble(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+/// What of a Redis error may become a source, and so reach a log line. A connection-level
+/// error is kept whole: its text is the operating system's or the client's ("Connection
+/// refused", "timed out"). Any other is reduced to [`Redacted`]: redis quotes the reply in a
+/// type error (`value was ...`, which could be a session or a sealed token), and a server or
+/// script error's text is the server's to choose.
+fn kept(e: redis::RedisError) -> wxlogin_core::cause::BoxError {
+    if is_connection_trouble(&e) {
+        Box::new(e)
+    } else {
+        Box::new(Redacted::of(&e))
+    }
+}
+
+/// A Redis error reduced to its category and the server's error code (`WRONGTYPE`,
+/// `NOSCRIPT`): never a value, a key or a script's message.
+#[derive(Debug)]
+struct Redacted {
+    category: String,
+    code: Option<String>,
+}
+
+impl Redacted {
+    fn of(e: &redis::RedisError) -> Self {
+        Self {
+            category: e.category().to_owned(),
+            code: e.code().map(str::to_owned),
+        }
+    }
+}
+
+impl std::fmt::Display for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.category)?;
+        match &self.code {
+            Some(code) => write!(f, " ({code})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for Redacted {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_type_error_keeps_its_category_but_not_the_value() {
+        // What redis returns for a reply of the wrong type: it quotes the reply.
+        let err =
+            redis::from_redis_value::<i64>(redis::Value::BulkString(b"SECRET-SESSION".to_vec()))
+                .unwrap_err();
+        let err = redis::RedisError::from(err);
+        assert!(
+            err.to_string().contains("SECRET-SESSION"),
+            "redis does quote it"
+        );
+        let mapped = redis_err("live_session")(err);
+        let shown = format!("{} {mapped:?}", wxlogin_core::cause::chain(&mapped));
+        assert!(!shown.contains("SECRET-SESSION"), "{shown}");
+        assert!(shown.contains("redis live_session"), "{shown}");
+        assert!(!mapped.is_unavailable());
+    }
+
+    #[test]
+    fn a_refused_connection_keeps_its_text_and_is_unavailable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by test");
+        let mapped = redis_err("ping")(redis::RedisError::from(io));
+        assert!(mapped.is_unavailable());
+        let shown = wxlogin_core::cause::chain(&mapped).to_string();
+        assert!(shown.contains("refused by test"), "{shown}");
     }
 }

@@ -148,7 +148,8 @@ impl RedisRateLimiter {
         if last.is_none_or(|at| now.duration_since(at) >= WARN_EVERY) {
             *last = Some(now);
             drop(last);
-            tracing::warn!(kind = kind.as_str(), error = %e,
+            let error = wxlogin_core::cause::chain(e);
+            tracing::warn!(kind = kind.as_str(), %error,
                 "redis rate limiter failed; limiting per instance (warned at most once a minute)");
         }
     }

@@ -114,9 +114,9 @@ impl OutcomeStore for RedisOutcomes {
             [tag] if tag == b"pending" => Ok(Claim::Pending),
             [tag, value] if tag == b"done" => match value.split_first() {
                 Some((&DONE, sealed)) => Ok(Claim::Done(sealed.to_vec())),
-                _ => Err(StoreError::Other("redis claim: unreadable outcome".into())),
+                _ => Err(StoreError::other("redis claim", "unreadable outcome")),
             },
-            _ => Err(StoreError::Other("redis claim: unexpected reply".into())),
+            _ => Err(StoreError::other("redis claim", "unexpected reply")),
         }
     }
 

@@ -110,7 +110,7 @@ impl SessionStore for RedisSessions {
             .map_err(redis_err("live_session"))?;
         let Some(value) = value else { return Ok(None) };
         let record = decode(*hash, &value)
-            .ok_or_else(|| StoreError::Other("redis live_session: unreadable session".into()))?;
+            .ok_or_else(|| StoreError::other("redis live_session", "unreadable session"))?;
         Ok((record.expires_at > now).then_some(record))
     }
 

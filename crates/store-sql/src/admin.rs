@@ -515,9 +515,8 @@ impl AdminStore for SqlStore {
                         let owner = rows::user_id(&mut row)?;
                         return Ok(Step::Undo(CreateOutcome::ExternalIdTaken(owner)));
                     }
-                    return Err(StoreError::Other(
-                        "create_user: the new user's id is taken".into(),
-                    ));
+                    // The operation's name is added by `atomic`.
+                    return Err(StoreError::other("", "the new user's id is taken"));
                 }
                 let record = user.user;
                 upsert_identity(db, &record.id, &identity, now).await?;

@@ -345,10 +345,10 @@ impl From<StoreError> for CopyError {
 pub async fn copy_data(from: &str, to: &str, now: OffsetDateTime) -> Result<CopyReport, CopyError> {
     for (role, url) in [("source", from), ("target", to)] {
         if is_memory(url) {
-            return Err(CopyError::Store(StoreError::Other(format!(
-                "the {role} database {} is in memory: give a file (sqlite://path)",
-                redact_url(url)
-            ))));
+            return Err(CopyError::Store(StoreError::other(
+                format!("opening the {role} database {}", redact_url(url)),
+                "it is in memory: give a file (sqlite://path)",
+            )));
         }
     }
     let source = Db::open(from, Side::Source).await?;
@@ -361,12 +361,7 @@ async fn copy_into(source: &Db, to: &str, now: OffsetDateTime) -> Result<CopyRep
     // The target's own backend migrates it: the same locks and checks as `wxlogin migrate`.
     let in_target = |e: StoreError| {
         let shown = redact_url(to);
-        CopyError::Store(match e {
-            StoreError::Unavailable(m) => {
-                StoreError::Unavailable(format!("target database {shown}: {m}"))
-            }
-            StoreError::Other(m) => StoreError::Other(format!("target database {shown}: {m}")),
-        })
+        CopyError::Store(e.in_op(format!("target database {shown}")))
     };
     let store = SqlStore::connect(
         to,
@@ -520,10 +515,10 @@ impl Db {
             .map_or("", |(scheme, _)| scheme)
             .to_ascii_lowercase();
         let unsupported = || {
-            CopyError::Store(StoreError::Other(format!(
-                "the {role} database URL {shown} names no backend this build supports \
-                 (sqlite, postgres, mysql)"
-            )))
+            CopyError::Store(StoreError::other(
+                format!("opening the {role} database {shown}"),
+                "the URL names no backend this build supports (sqlite, postgres, mysql)",
+            ))
         };
         match scheme.as_str() {
             #[cfg(feature = "sqlite")]
@@ -786,7 +781,7 @@ fn db_err(op: &str, err: sqlx::Error) -> StoreError {
         && let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
         && matches!(my.number(), 1062 | 1292 | 1366 | 1406 | 1586)
     {
-        return StoreError::Other(format!("{op}: mysql error {}", my.number()));
+        return StoreError::other(op.to_owned(), format!("mysql error {}", my.number()));
     }
-    crate::sql::in_op(op, errors::from_sqlx(err, |_| false))
+    errors::from_sqlx(err, |_| false).in_op(op.to_owned())
 }

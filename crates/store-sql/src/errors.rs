@@ -1,16 +1,17 @@
 //! sqlx errors to [`StoreError`]: `Unavailable` (503) when the database cannot be reached or
-//! timed out, `Other` (500) for everything else.
+//! timed out, `Other` (500) for everything else. The sqlx error is kept as the source.
 //!
-//! Messages name the operation and sqlx's description. sqlx never keeps bound values, and
-//! database messages name constraints and columns, not values, so no phone hash, token hash or
-//! sealed value reaches a log line through here.
+//! sqlx never keeps bound values, and database messages name constraints and columns, not
+//! values (PostgreSQL puts values in `DETAIL`, which sqlx's `Display` leaves out), so no phone
+//! hash, token hash or sealed value reaches a log line through here. MySQL's messages that do
+//! quote a value are reduced to their number first (`pooled::mysql`, `copy::db_err`).
 
 use sqlx::error::DatabaseError;
 use wxlogin_core::ports::StoreError;
 
 /// Maps `err`. `transient` tells, per backend, which database errors mean "busy or
-/// unreachable, try later" (a deadlock, too many connections, for instance). The caller puts
-/// the operation's name in front ([`crate::sql::in_op`]).
+/// unreachable, try later" (a deadlock, too many connections, for instance). The caller adds
+/// the operation's name ([`crate::sql::in_op`]).
 pub(crate) fn from_sqlx(err: sqlx::Error, transient: fn(&dyn DatabaseError) -> bool) -> StoreError {
     let unavailable = match &err {
         sqlx::Error::PoolTimedOut
@@ -22,9 +23,9 @@ pub(crate) fn from_sqlx(err: sqlx::Error, transient: fn(&dyn DatabaseError) -> b
         _ => false,
     };
     if unavailable {
-        StoreError::Unavailable(err.to_string())
+        StoreError::unavailable("", err)
     } else {
-        StoreError::Other(err.to_string())
+        StoreError::other("", err)
     }
 }
 
@@ -40,11 +41,11 @@ pub(crate) fn from_migrate(
         }
         // VersionMissing (the database is newer than this binary), VersionMismatch (a
         // merged migration was edited), Dirty, ...: an operator has to look.
-        other => StoreError::Other(format!("migrate: {other}")),
+        other => StoreError::other("migrate", other),
     }
 }
 
 /// A stored value that cannot be what we wrote: a bug or a tampered database.
 pub(crate) fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("corrupt row: {what}"))
+    StoreError::corrupt(what)
 }

@@ -236,7 +236,7 @@ pub(crate) mod postgres {
     ) -> StoreResult<Pooled<sqlx::Postgres>> {
         // sqlx's message names the offending part of the URL, never the password.
         let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL database URL: {e}")))?;
+            .map_err(|e| StoreError::other("reading the PostgreSQL database URL", e))?;
         let pool = pool_options(opts)
             .connect_with(options)
             .await
@@ -325,7 +325,7 @@ pub(crate) mod mysql {
                 } else {
                     "a value does not fit its column"
                 };
-                return StoreError::Other(format!("mysql error {n}: {kind}"));
+                return StoreError::other("", format!("mysql error {n}: {kind}"));
             }
             errors::from_sqlx(err, is_transient)
         }
@@ -364,7 +364,7 @@ pub(crate) mod mysql {
         };
         // sqlx's message names the offending part of the URL, never the password.
         let options = MySqlConnectOptions::from_str(&url)
-            .map_err(|e| StoreError::Other(format!("invalid MySQL database URL: {e}")))?
+            .map_err(|e| StoreError::other("reading the MySQL database URL", e))?
             .charset("utf8mb4");
         let pool = pool_options(opts)
             .connect_with(options)
@@ -399,9 +399,12 @@ pub(crate) mod mysql {
             .await
             .map_err(fail)?;
             if got != Some(1) {
-                return Err(StoreError::Unavailable(format!(
-                    "{OP}: another instance held the migration lock for {MIGRATE_LOCK_WAIT_SECS}s"
-                )));
+                return Err(StoreError::unavailable(
+                    OP,
+                    format!(
+                        "another instance held the migration lock for {MIGRATE_LOCK_WAIT_SECS}s"
+                    ),
+                ));
             }
             let result = migrator()
                 .run_direct(&mut *conn)
@@ -413,7 +416,8 @@ pub(crate) mod mysql {
                     .await;
             if let Err(e) = released {
                 // The lock dies with the connection: make sure the pool does not keep it.
-                tracing::warn!(error = %e, "releasing the migration lock failed; closing its connection");
+                let error = wxlogin_core::cause::chain(&e);
+                tracing::warn!(%error, "releasing the migration lock failed; closing its connection");
                 conn.detach();
             }
             result

@@ -324,7 +324,7 @@ impl dyn Exec + '_ {
     pub(crate) async fn fetch_one(&mut self, q: &Query, args: &[Arg<'_>]) -> StoreResult<Row> {
         self.fetch_optional(q, args)
             .await?
-            .ok_or_else(|| StoreError::Other("expected a row, found none".into()))
+            .ok_or_else(|| StoreError::other("", "expected a row, found none"))
     }
 }
 
@@ -337,12 +337,9 @@ pub(crate) enum Step<T> {
     Undo(T),
 }
 
-/// `StoreError` with the operation's name in front of its message.
-pub(crate) fn in_op(op: &str, err: StoreError) -> StoreError {
-    match err {
-        StoreError::Unavailable(m) => StoreError::Unavailable(format!("{op}: {m}")),
-        StoreError::Other(m) => StoreError::Other(format!("{op}: {m}")),
-    }
+/// `StoreError` with the operation's name as its context ([`StoreError::in_op`]).
+pub(crate) fn in_op(op: &'static str, err: StoreError) -> StoreError {
+    err.in_op(op)
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ where
     }
 
     fn fail(self: Box<Self>, err: &StoreError) {
-        let _ = self.reply.send(Err(copy(err)));
+        let _ = self.reply.send(Err(err.clone()));
     }
 }
 
@@ -94,18 +94,11 @@ struct Pending<T> {
 impl<T: Send> Answer for Pending<T> {
     fn send(self: Box<Self>, lost: Option<&StoreError>) {
         let result = match (lost, self.result) {
-            (Some(err), Ok(_)) => Err(copy(err)),
+            (Some(err), Ok(_)) => Err(err.clone()),
             (_, result) => result,
         };
         // A caller that stopped waiting has nobody to tell: its unit is committed anyway.
         let _ = self.reply.send(result);
-    }
-}
-
-fn copy(err: &StoreError) -> StoreError {
-    match err {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Other(m) => StoreError::Other(m.clone()),
     }
 }
 
@@ -153,11 +146,13 @@ fn writer_loop(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Work>>) {
             if conn.is_autocommit() {
                 // SQLite ended the transaction itself (disk full, I/O error): every unit
                 // so far is lost. Tell them, and go on in a new transaction.
-                let err = StoreError::Unavailable("the group transaction was rolled back".into());
+                let err = StoreError::unavailable("", "the group transaction was rolled back");
                 answers.drain(..).for_each(|a| a.send(Some(&err)));
                 answer.send(Some(&err));
                 if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-                    tracing::error!(error = %e, "SQLite writer could not begin again");
+                    // Nobody to hand this to (the next group begins again), so logged here.
+                    let error = wxlogin_core::cause::chain(&e);
+                    tracing::error!(%error, "SQLite writer could not begin again");
                 }
                 continue;
             }
@@ -179,8 +174,9 @@ fn now<T>(fut: BoxFuture<'_, StoreResult<T>>) -> StoreResult<T> {
     let mut fut = fut;
     match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
-        Poll::Pending => Err(StoreError::Other(
-            "a SQLite unit waited for something other than SQLite".into(),
+        Poll::Pending => Err(StoreError::other(
+            "",
+            "a SQLite unit waited for something other than SQLite",
         )),
     }
 }
@@ -237,8 +233,9 @@ pub(crate) fn parse_url(url: &str) -> StoreResult<Option<PathBuf>> {
         return Ok(None);
     }
     if path.is_empty() {
-        return Err(StoreError::Other(
-            "invalid SQLite database URL: no file path".into(),
+        return Err(StoreError::other(
+            "reading the SQLite database URL",
+            "no file path",
         ));
     }
     Ok(Some(PathBuf::from(path)))
@@ -289,10 +286,8 @@ impl SqliteEngine {
             }
             Some(path) => {
                 private_file(path).map_err(|e| {
-                    StoreError::Unavailable(format!(
-                        "creating the SQLite database file {}: {e}",
-                        path.display()
-                    ))
+                    let op = format!("creating the SQLite database file {}", path.display());
+                    StoreError::unavailable(op, e)
                 })?;
                 let conn = Connection::open(path).map_err(map_err)?;
                 setup(&conn, opts.busy_timeout)?;
@@ -303,7 +298,7 @@ impl SqliteEngine {
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(writer, queue))
-            .map_err(|e| StoreError::Other(format!("starting the SQLite writer: {e}")))?;
+            .map_err(|e| StoreError::other("starting the SQLite writer", e))?;
         Ok(Self {
             queue: Mutex::new(Some(send)),
             writer: Mutex::new(Some(thread)),
@@ -326,11 +321,11 @@ impl SqliteEngine {
             .as_ref()
             .map(|queue| queue.send(Box::new(Unit { f, reply })));
         if !matches!(sent, Some(Ok(()))) {
-            return Err(StoreError::Unavailable(format!("{op}: database closed")));
+            return Err(StoreError::unavailable(op, "database closed"));
         }
         answer
             .await
-            .map_err(|_| StoreError::Unavailable(format!("{op}: the SQLite writer stopped")))?
+            .map_err(|_| StoreError::unavailable(op, "the SQLite writer stopped"))?
             .map_err(|e| in_op(op, e))
     }
 
@@ -348,7 +343,7 @@ impl SqliteEngine {
                 .await;
         };
         if lock(&self.queue).is_none() {
-            return Err(StoreError::Unavailable(format!("{op}: database closed")));
+            return Err(StoreError::unavailable(op, "database closed"));
         }
         let mut conn = readers.take().map_err(|e| in_op(op, e))?;
         let result = now(f(&mut SqliteExec(&mut conn)));
@@ -463,21 +458,26 @@ fn apply(conn: &mut Connection, migrator: &Migrator) -> StoreResult<()> {
     let known = |v: i64| migrator.iter().any(|m| m.version == v);
     for (version, checksum, success) in &applied {
         if !success {
-            return Err(StoreError::Other(format!(
-                "migration {version} is partially applied; an operator has to look"
-            )));
+            return Err(StoreError::other(
+                "migrate",
+                format!("migration {version} is partially applied; an operator has to look"),
+            ));
         }
         if !known(*version) && !migrator.ignore_missing {
-            return Err(StoreError::Other(format!(
-                "migration {version} was applied but is missing in this build (the database is newer)"
-            )));
+            return Err(StoreError::other(
+                "migrate",
+                format!(
+                    "migration {version} was applied but is missing in this build (the database is newer)"
+                ),
+            ));
         }
         if let Some(m) = migrator.iter().find(|m| m.version == *version)
             && *m.checksum != **checksum
         {
-            return Err(StoreError::Other(format!(
-                "migration {version} was applied but has been modified"
-            )));
+            return Err(StoreError::other(
+                "migrate",
+                format!("migration {version} was applied but has been modified"),
+            ));
         }
     }
     for m in migrator
@@ -610,9 +610,9 @@ fn map_err(err: rusqlite::Error) -> StoreError {
         )
     );
     if transient {
-        StoreError::Unavailable(format!("sqlite: {err}"))
+        StoreError::unavailable("", err)
     } else {
-        StoreError::Other(format!("sqlite: {err}"))
+        StoreError::other("", err)
     }
 }
 

@@ -135,14 +135,18 @@ impl SqlStore {
             // A known backend that this build leaves out (its feature is off).
             #[allow(unreachable_patterns)]
             "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => {
-                return Err(StoreError::Other(format!(
-                    "database URL scheme `{scheme}`: this build of wxlogin has no support for it"
-                )));
+                return Err(StoreError::other(
+                    "connect",
+                    format!(
+                        "database URL scheme `{scheme}`: this build of wxlogin has no support for it"
+                    ),
+                ));
             }
             _ => {
-                return Err(StoreError::Other(format!(
-                    "database URL scheme `{scheme}` is not one of sqlite, postgres, mysql"
-                )));
+                return Err(StoreError::other(
+                    "connect",
+                    format!("database URL scheme `{scheme}` is not one of sqlite, postgres, mysql"),
+                ));
             }
         };
         let store = Self { engine, shown_url };
@@ -1092,7 +1096,7 @@ async fn pg_record_login(db: &mut dyn Exec, login: &LoginRecord) -> StoreResult<
     ));
     let (id, key) = (&login.identity, login.sealed_key.as_slice());
     let Some(session) = &login.session else {
-        return Err(StoreError::Other("a login without a session".into()));
+        return Err(StoreError::other("", "a login without a session"));
     };
     let unionid = session.identity.unionid.as_ref().map(UnionId::as_str);
     let head = args![

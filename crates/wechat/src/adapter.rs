@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use wxlogin_core::cause::chain;
 use wxlogin_core::ids::{AppId, OpenId};
 use wxlogin_core::secret::{AppSecret, LoginCode, PhoneCode};
 use wxlogin_core::wechat::{WeChatApi, WeChatFailure, WxPhone, WxSession};
@@ -81,7 +82,8 @@ impl WeChatAdapter {
             Err(PhoneNumberError::TokenRefused { error, code }) => (error, code),
         };
         // The one permitted resend: WeChat refused the token before looking at the code.
-        tracing::info!(app = %app, error = %refused, "access token refused; retrying once with a fresh one");
+        let error = chain(&refused);
+        tracing::info!(app = %app, %error, "access token refused; retrying once with a fresh one");
         self.tokens.invalidate_if(app, &token).await;
         let fresh = self.tokens.get(app).await?;
         Ok(self
@@ -106,7 +108,8 @@ impl WeChatAdapter {
             Err(error) => return Err(error),
         };
         // As for the phone call; here nothing is consumed at all, so the resend is safe.
-        tracing::info!(app = %app, error = %refused, "access token refused; retrying once with a fresh one");
+        let error = chain(&refused);
+        tracing::info!(app = %app, %error, "access token refused; retrying once with a fresh one");
         self.tokens.invalidate_if(app, &token).await;
         let fresh = self.tokens.get(app).await?;
         let check = self
@@ -167,11 +170,14 @@ impl fmt::Debug for WeChatAdapter {
     }
 }
 
-/// The port's classification of a client error, with a log line for the ones an operator
-/// should see.
+/// The port's classification of a client error, with its log line: the one for this failure
+/// (the port's [`WeChatFailure`] carries only the classification, so the cause ends here),
+/// with the whole source chain, at a level by what an operator should do about it.
 pub fn failure(error: &WeChatError) -> WeChatFailure {
     let failure = classify(error);
-    match error.outcome() {
+    let outcome = error.outcome();
+    let error = chain(error);
+    match outcome {
         Outcome::Config | Outcome::Token => {
             tracing::warn!(error = %error, "wechat call failed; needs attention");
         }

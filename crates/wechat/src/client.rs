@@ -406,7 +406,9 @@ impl WeChatClient {
                         return Err(error);
                     }
                     let wait = self.token_retry.backoff(attempt);
-                    tracing::warn!(api = %endpoint, attempt, error = %error, ?wait, "retrying token fetch");
+                    // Swallowed by the retry, so logged here.
+                    let error = wxlogin_core::cause::chain(&error);
+                    tracing::warn!(api = %endpoint, attempt, %error, ?wait, "retrying token fetch");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -425,9 +427,8 @@ impl WeChatClient {
         convert: impl FnOnce(R) -> Result<T, DecodeError>,
     ) -> Result<T, WeChatError> {
         // Before anything is sent: a refused call leaves its code unused.
-        let permit = self.breakers.acquire(endpoint).inspect_err(|error| {
-            tracing::debug!(api = %endpoint, error = %error, "wechat call short-circuited");
-        })?;
+        // A failure is not logged here but by whoever ends it (the adapter, for a request).
+        let permit = self.breakers.acquire(endpoint)?;
         let started = Instant::now();
         let result = self.exchange(endpoint, request, secrets, convert).await;
         permit.settle(&result);
@@ -438,9 +439,6 @@ impl WeChatClient {
         telemetry::record_call(endpoint, label, started.elapsed());
         if let Some(errcode) = result.as_ref().err().and_then(WeChatError::errcode) {
             telemetry::record_if_rate_limited(endpoint, errcode);
-        }
-        if let Err(error) = &result {
-            tracing::debug!(api = %endpoint, error = %error, "wechat call failed");
         }
         result
     }

@@ -180,10 +180,9 @@ impl TokenManager {
                     tracing::debug!(app = %slot.app, expires_in = ?fetched.expires_in, "access token fetched");
                     Ok(fetched.token)
                 }
-                Err(error) => {
-                    tracing::warn!(app = %slot.app, error = %error, "access token fetch failed");
-                    Err(Arc::new(error))
-                }
+                // Not logged here: every caller waiting on this fetch gets the error as the
+                // source of its own, which the adapter logs.
+                Err(error) => Err(Arc::new(error)),
             }
         });
         async move {

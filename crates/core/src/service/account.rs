@@ -4,6 +4,7 @@ use tracing::instrument;
 
 use super::phone::{openid_bucket, ticket_context};
 use super::{AuthService, RegistrationPolicy, secs};
+use crate::cause::{Cause, chain};
 use crate::counters;
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
@@ -170,7 +171,7 @@ impl AuthService {
                     // The family is revoked in the database whatever happens here; if the
                     // entry cannot be written, its access tokens live until they expire.
                     if let Err(e) = list.revoke(&[family_id], self.revocation_ttl()).await {
-                        tracing::error!(error = %e, "could not list a reused family as revoked");
+                        tracing::error!(error = %chain(&e), "could not list a reused family as revoked");
                     }
                 }
                 Err(AuthError::RefreshTokenReused)
@@ -189,7 +190,7 @@ impl AuthService {
             Some(list) => match list.is_revoked(&family).await {
                 Ok(revoked) => revoked,
                 Err(e) => {
-                    tracing::warn!(error = %e, "revocation list unavailable; asking the database");
+                    tracing::warn!(error = %chain(&e), "revocation list unavailable; asking the database");
                     !self.ports.tokens.family_active(&family).await?
                 }
             },
@@ -266,7 +267,7 @@ impl AuthService {
         let created_at = user
             .created_at
             .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(Cause::new(e)))?;
         Ok(MeView {
             user: MeUserView {
                 user_id: user.id.to_string(),

@@ -38,16 +38,17 @@ impl AuthService {
     }
 
     async fn login_uncached(&self, app: &AppId, key: [u8; 32], code: LoginCode) -> LoginResult {
-        let wx =
-            match self.exchanged.logins.remove(&key).await {
-                Some(wx) => wx,
-                None => Arc::new(self.ports.wechat.code_to_session(app, code).await.map_err(
-                    |f| {
-                        tracing::info!(failure = %f, "login code exchange failed");
-                        AuthError::from_login_failure(&f)
-                    },
-                )?),
-            };
+        let wx = match self.exchanged.logins.remove(&key).await {
+            Some(wx) => wx,
+            // The adapter logged the failure, with its cause; here it is only classified.
+            None => Arc::new(
+                self.ports
+                    .wechat
+                    .code_to_session(app, code)
+                    .await
+                    .map_err(|f| AuthError::from_login_failure(&f))?,
+            ),
+        };
         let outcome = self.open_session(app, &wx).await;
         if let Err(e) = &outcome
             && !e.is_cacheable()

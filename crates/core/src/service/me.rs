@@ -10,6 +10,7 @@ use super::account::family_of;
 use super::phone::openid_bucket;
 use super::{AuthService, PhoneProof, Profile};
 use crate::admin::{PhoneChange, SessionSummary, UpdateOutcome, UserChange};
+use crate::cause::Cause;
 use crate::error::AuthError;
 use crate::events::EventQuery;
 use crate::ids::UserId;
@@ -104,7 +105,7 @@ pub struct ExportView {
 
 fn rfc3339(t: time::OffsetDateTime) -> Result<String, AuthError> {
     t.format(&Rfc3339)
-        .map_err(|e| AuthError::Internal(e.to_string()))
+        .map_err(|e| AuthError::Internal(Cause::new(e)))
 }
 
 fn session_view(s: SessionSummary) -> Result<ExportSession, AuthError> {

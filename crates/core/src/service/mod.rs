@@ -19,6 +19,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::admin::AdminStore;
+use crate::cause::Cause;
 use crate::crypto::{Handle, MasterKey, PhoneIndex, Sealer};
 use crate::error::AuthError;
 use crate::ids::{AppId, ExternalId, FamilyId, UserId};
@@ -443,7 +444,7 @@ impl AuthService {
         };
         let access_token = keys
             .sign(&claims)
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(Cause::new(e)))?;
         Ok(TokensView {
             access_token,
             token_type: "Bearer".to_owned(),

@@ -164,10 +164,8 @@ impl AuthService {
             .wechat
             .phone_number(app, code, Some(&session.identity.openid))
             .await
-            .map_err(|f| {
-                tracing::info!(failure = %f, "phone code exchange failed");
-                AuthError::from_phone_failure(&f)
-            })?;
+            // The adapter logged the failure, with its cause; here it is only classified.
+            .map_err(|f| AuthError::from_phone_failure(&f))?;
         if !info.watermark_appid.is_empty() && info.watermark_appid != app.as_str() {
             return Err(AuthError::AppidMismatch);
         }
@@ -246,10 +244,8 @@ impl AuthService {
                 decrypt_failed("undecryptable", AuthError::SessionKeyStale)
             }
             Err(e) => {
-                return Err(AuthError::Internal(format!(
-                    "stored session_key unusable: {}",
-                    e.reason()
-                )));
+                let cause = format!("stored session_key unusable: {}", e.reason());
+                return Err(AuthError::Internal(cause.into()));
             }
         };
         self.legacy_failures
@@ -265,10 +261,8 @@ impl AuthService {
             .wechat
             .check_encrypted_msg(app, payload.ciphertext_sha256())
             .await
-            .map_err(|f| {
-                tracing::info!(failure = %f, "checkencryptedmsg failed");
-                AuthError::from_phone_failure(&f)
-            })
+            // The adapter logged the failure, with its cause.
+            .map_err(|f| AuthError::from_phone_failure(&f))
     }
 
     fn check_watermark(
@@ -372,10 +366,10 @@ impl AuthService {
             openid: session.identity.openid.clone(),
             unionid: session.identity.unionid.clone(),
         };
+        // Not logged here: the failure is the cause of the `unavailable` answer.
         let answer = lookup.lookup(&request).await.map_err(|e| {
-            tracing::warn!(error = %e, "user lookup hook failed");
             counters::count_lookup("failed");
-            AuthError::Unavailable
+            AuthError::Unavailable(e.into())
         })?;
         let LookupAnswer::Found {
             external_id,

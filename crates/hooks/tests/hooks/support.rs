@@ -363,11 +363,11 @@ impl EventStore for FakeStore {
         let mut inner = self.inner.lock().unwrap();
         let seq = inner
             .seq_of(event)
-            .ok_or_else(|| StoreError::Other("no such event".into()))?;
+            .ok_or_else(|| StoreError::other("finish_delivery", "no such event"))?;
         let row = inner
             .deliveries
             .get_mut(&(endpoint.to_owned(), seq))
-            .ok_or_else(|| StoreError::Other("no such delivery".into()))?;
+            .ok_or_else(|| StoreError::other("finish_delivery", "no such delivery"))?;
         row.attempts += 1;
         match result {
             DeliveryResult::Delivered => {
@@ -420,7 +420,7 @@ fn not_used(method: &str) -> ! {
 impl UserStore for FakeStore {
     async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>> {
         if self.users_down.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("database unreachable".into()));
+            return Err(StoreError::unavailable("user", "database unreachable"));
         }
         Ok(self.inner.lock().unwrap().users.get(id).cloned())
     }

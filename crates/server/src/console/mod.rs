@@ -220,7 +220,9 @@ impl IntoResponse for Fail {
                 ),
             ),
             other => {
-                tracing::error!(error = %other, "console request failed");
+                // The console's one log line for a failure, with its cause.
+                let error = wxlogin_core::cause::chain(other);
+                tracing::error!(%error, "console request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, T::Error.get(lang).into())
             }
         };

@@ -77,9 +77,9 @@ where
     let span = tracing::Span::current();
     match tokio::spawn(tracing::Instrument::instrument(work, span)).await {
         Ok(outcome) => outcome.map_err(ApiError::from),
-        Err(e) => Err(ApiError::Auth(AuthError::Internal(format!(
-            "use case task failed: {e}"
-        )))),
+        Err(e) => Err(ApiError::Auth(AuthError::Internal(
+            wxlogin_core::cause::Cause::new(e),
+        ))),
     }
 }
 

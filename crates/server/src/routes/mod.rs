@@ -112,8 +112,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(crate::i18n::layer))
         .layer(middleware::from_fn(request_id::layer))
         .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a handler panicked");
-            ApiError::Auth(wxlogin_core::AuthError::Internal("panic".into())).into_response()
+            // Logged once, by the response; the panic's message is not (it may quote data).
+            let cause = "a handler panicked".into();
+            ApiError::Auth(wxlogin_core::AuthError::Internal(cause)).into_response()
         }))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -145,8 +146,9 @@ pub fn admin_router(state: AppState, admin: admin::AdminState, secure_cookies: b
         .layer(middleware::from_fn(crate::i18n::layer))
         .layer(middleware::from_fn(request_id::layer))
         .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("an admin handler panicked");
-            ApiError::Auth(wxlogin_core::AuthError::Internal("panic".into())).into_response()
+            // Logged once, by the response; the panic's message is not (it may quote data).
+            let cause = "an admin handler panicked".into();
+            ApiError::Auth(wxlogin_core::AuthError::Internal(cause)).into_response()
         }))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -160,11 +162,9 @@ async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Re
     match tokio::time::timeout(state.request_timeout, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
-            tracing::warn!(
-                timeout_secs = state.request_timeout.as_secs(),
-                "request timed out"
-            );
-            ApiError::Auth(wxlogin_core::AuthError::Unavailable).into_response()
+            let secs = state.request_timeout.as_secs();
+            let cause = format!("the request took longer than {secs}s (http.request_timeout_secs)");
+            ApiError::Auth(wxlogin_core::AuthError::Unavailable(cause.into())).into_response()
         }
     }
 }

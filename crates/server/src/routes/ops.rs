@@ -155,7 +155,9 @@ fn check(what: &'static str, answer: wxlogin_core::ports::StoreResult<()>) -> Ch
     match answer {
         Ok(()) => Check::Ok,
         Err(e) => {
-            tracing::warn!(what, error = %e, "readiness check failed");
+            // Swallowed into `down`, so logged here.
+            let error = wxlogin_core::cause::chain(&e);
+            tracing::warn!(what, %error, "readiness check failed");
             Check::Down
         }
     }

@@ -26,7 +26,9 @@ pub(super) async fn reload_keys_loop(
     loop {
         every.tick().await;
         if let Err(e) = reload_keys(store.as_ref(), &auth, &policy, clock.now()).await {
-            tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones")
+            // A background task: the failure ends here, so it is logged here.
+            let error = wxlogin_core::cause::chain(&e);
+            tracing::warn!(%error, "reloading signing keys failed; keeping the current ones")
         }
     }
 }

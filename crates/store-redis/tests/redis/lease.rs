@@ -255,7 +255,7 @@ async fn while_redis_is_cut_every_step_is_unavailable_then_recovers() {
     let fence = won(&lease, None, LEASE).await;
 
     proxy.cut();
-    let unavailable = |e: StoreError| matches!(e, StoreError::Unavailable(_));
+    let unavailable = |e: StoreError| matches!(e, StoreError::Unavailable { .. });
     let hash = TokenHash::of(&WxAccessToken::new("t"));
     assert!(unavailable(lease.read(&app()).await.unwrap_err()));
     assert!(unavailable(

@@ -39,7 +39,7 @@ async fn while_redis_is_cut_limits_hold_per_instance_and_are_shared_again_after(
     proxy.cut();
     let failed = cut_off.acquire_shared(kind, "during", RATE).await;
     assert!(
-        matches!(failed, Err(StoreError::Unavailable(_))),
+        matches!(failed, Err(StoreError::Unavailable { .. })),
         "{failed:?}"
     );
     // The limiter still limits, on its own: a burst passes, the next call waits. (Only the
@@ -101,7 +101,7 @@ async fn while_redis_is_cut_the_other_adapters_answer_unavailable_then_recover()
     );
 
     proxy.cut();
-    let unavailable = |e: StoreError| matches!(e, StoreError::Unavailable(_));
+    let unavailable = |e: StoreError| matches!(e, StoreError::Unavailable { .. });
     assert!(unavailable(
         sessions.live_session(&h("s"), at(0)).await.unwrap_err()
     ));

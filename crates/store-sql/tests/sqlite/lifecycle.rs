@@ -56,8 +56,10 @@ async fn unsupported_schemes_are_refused_without_echoing_the_url() {
             .await
             .unwrap_err();
 
-        assert!(matches!(err, StoreError::Other(_)), "{url}: {err:?}");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(matches!(err, StoreError::Other { .. }), "{url}: {err:?}");
+        // The whole chain, as the log line shows it, and Debug.
+        let shown = format!("{} {err:?}", wxlogin_core::cause::chain(&err));
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }
 
@@ -77,8 +79,13 @@ async fn an_unreachable_server_is_unavailable_without_echoing_the_password() {
     ] {
         let err = SqlStore::connect(url, opts.clone()).await.unwrap_err();
 
-        assert!(matches!(err, StoreError::Unavailable(_)), "{url}: {err:?}");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(
+            matches!(err, StoreError::Unavailable { .. }),
+            "{url}: {err:?}"
+        );
+        // The whole chain, as the log line shows it, and Debug.
+        let shown = format!("{} {err:?}", wxlogin_core::cause::chain(&err));
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }
 

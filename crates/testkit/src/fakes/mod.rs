@@ -41,7 +41,7 @@ pub(crate) enum Failure {
 /// shape touches one function.
 pub(crate) fn store_error(failure: Failure, detail: impl Into<String>) -> StoreError {
     match failure {
-        Failure::Unavailable => StoreError::Unavailable(detail.into()),
-        Failure::Other => StoreError::Other(detail.into()),
+        Failure::Unavailable => StoreError::unavailable("fake store", detail.into()),
+        Failure::Other => StoreError::other("fake store", detail.into()),
     }
 }

@@ -144,6 +144,6 @@ pub async fn a_closed_store_is_unavailable(db: &TestDb) {
 
     assert!(matches!(
         store.ping().await,
-        Err(StoreError::Unavailable(_))
+        Err(StoreError::Unavailable { .. })
     ));
 }

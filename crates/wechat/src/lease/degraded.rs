@@ -102,7 +102,8 @@ impl Inner {
         }
     }
 
-    pub(super) fn store_failed(&self, detail: &str) {
+    /// Swallows a store failure (this instance carries on alone), so it is logged here.
+    pub(super) fn store_failed(&self, error: &wxlogin_core::ports::StoreError) {
         let mut mode = lock(&self.mode);
         let now = Instant::now();
         mode.degraded = true;
@@ -112,7 +113,8 @@ impl Inner {
             .is_none_or(|at| now.duration_since(at) >= WARN_EVERY)
         {
             mode.last_warning = Some(now);
-            tracing::warn!(error = %detail, "redis unavailable; access tokens are fetched per instance until it answers");
+            let error = wxlogin_core::cause::chain(error);
+            tracing::warn!(%error, "redis unavailable; access tokens are fetched per instance until it answers");
         }
     }
 }

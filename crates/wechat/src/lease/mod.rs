@@ -207,8 +207,8 @@ type Flight = Result<WxAccessToken, FlightError>;
 
 #[derive(Clone)]
 enum FlightError {
-    /// The shared store failed; the text is the [`StoreError`]'s.
-    Store(String),
+    /// The shared store failed.
+    Store(StoreError),
     WeChat(Arc<WeChatError>),
     GaveUp,
 }
@@ -287,8 +287,8 @@ impl AccessTokenSource for LeasedTokenSource {
                 inner.store_ok();
                 Ok(token)
             }
-            Err(FlightError::Store(detail)) => {
-                inner.store_failed(&detail);
+            Err(FlightError::Store(error)) => {
+                inner.store_failed(&error);
                 inner.degraded_get(slot).await
             }
             Err(FlightError::WeChat(error)) => {
@@ -331,7 +331,7 @@ impl AccessTokenSource for LeasedTokenSource {
                 }
             }
             Err(error) => {
-                inner.store_failed(&error.to_string());
+                inner.store_failed(&error);
                 // The local drop above was this interval's refetch.
                 lock(&slot.state).last_degraded_drop = Some(Instant::now());
                 metrics::counter!(FALLBACKS_TOTAL, "what" => "access_token").increment(1);
@@ -368,7 +368,7 @@ impl fmt::Debug for LeasedTokenSource {
 
 /// A store failure as the flight reports it.
 fn store_failure(error: StoreError) -> FlightError {
-    FlightError::Store(error.to_string())
+    FlightError::Store(error)
 }
 
 fn millis(d: Duration) -> u64 {

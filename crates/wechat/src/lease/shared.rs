@@ -143,10 +143,16 @@ impl Inner {
                 .await;
             match acquired {
                 Ok(Acquired::Won(fence)) => {
-                    let _ = inner.fetch_and_publish(&slot, fence).await;
+                    // Nobody waits for this one: its failure ends here, so it is logged here.
+                    if let Err(FlightError::WeChat(error)) =
+                        inner.fetch_and_publish(&slot, fence).await
+                    {
+                        let error = wxlogin_core::cause::chain(error.as_ref());
+                        tracing::warn!(app = %slot.app, %error, "early access token refresh failed");
+                    }
                 }
                 Ok(Acquired::Held { .. } | Acquired::Changed) => {}
-                Err(error) => inner.store_failed(&error.to_string()),
+                Err(error) => inner.store_failed(&error),
             }
             lock(&slot.state).refreshing_early = false;
         });
@@ -185,7 +191,8 @@ impl Inner {
         let fetched = match result {
             Ok(fetched) => fetched,
             Err(error) => {
-                tracing::warn!(app = %slot.app, error = %error, "access token fetch failed");
+                // Not logged here: the caller's request logs it (the adapter), or the early
+                // refresh that swallows it does.
                 let _ = self.lease.release(&slot.app, fence).await;
                 return Err(FlightError::WeChat(Arc::new(error)));
             }
@@ -212,7 +219,7 @@ impl Inner {
                 tracing::info!(app = %slot.app, fence = fence.0, "lease was taken over; the newer holder's token stands");
             }
             Err(error) => {
-                self.store_failed(&error.to_string());
+                self.store_failed(&error);
                 self.remember(slot, &fetched.token, refresh_at);
             }
         }

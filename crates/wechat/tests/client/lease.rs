@@ -32,7 +32,7 @@ struct Store {
 impl Store {
     fn up(&self) -> StoreResult<&MemoryTokenLease> {
         if self.cut.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("redis: connection refused".into()));
+            return Err(StoreError::unavailable("redis read", "connection refused"));
         }
         Ok(&self.memory)
     }

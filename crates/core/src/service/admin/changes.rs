@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use super::{AdminPrincipal, AdminService, Importer, invalid};
 use crate::admin::{Scope, UnbindOutcome, UpdateOutcome, UserChange};
+use crate::cause::chain;
 use crate::error::AuthError;
 use crate::ids::{AppId, ExternalId, FamilyId, UserId};
 use crate::service::admin_views::{AdminUserEnvelope, ImportView};
@@ -206,7 +207,7 @@ impl AuthService {
         if let Some(list) = &self.ports.revocations
             && let Err(e) = list.revoke(families, self.revocation_ttl()).await
         {
-            tracing::error!(error = %e, "could not list revoked families");
+            tracing::error!(error = %chain(&e), "could not list revoked families");
         }
     }
 
@@ -228,7 +229,7 @@ impl AuthService {
         if let (Some(id), Some(store)) = (own, &self.ports.avatars) {
             // The account is gone either way; a file left behind is logged for the operator.
             if let Err(e) = store.delete_avatar(id).await {
-                tracing::warn!(error = %e, "could not delete a deleted account's avatar");
+                tracing::warn!(error = %chain(&e), "could not delete a deleted account's avatar");
             }
         }
         Ok(())

@@ -2,6 +2,7 @@
 
 use super::{AdminPrincipal, AdminService, rfc3339};
 use crate::admin::Scope;
+use crate::cause::Cause;
 use crate::error::AuthError;
 use crate::service::admin_views::{KeyView, KeysView};
 use crate::tokens::{KeyRing, schedule};
@@ -18,7 +19,7 @@ impl AdminService {
                 s => s.as_str(),
             };
             let alg = crate::tokens::open_record(&k.record, &sealer)
-                .map_err(|e| AuthError::Internal(e.to_string()))?
+                .map_err(|e| AuthError::Internal(Cause::new(e)))?
                 .algorithm()
                 .as_str();
             keys.push(KeyView {
@@ -41,10 +42,10 @@ impl AdminService {
         let signing = self.ports.signing.as_ref();
         let rotation = KeyRing::rotate(signing, &sealer, self.algorithm, &self.key_policy, now)
             .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(Cause::new(e)))?;
         let ring = KeyRing::load(signing, &sealer, &self.key_policy, now)
             .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(Cause::new(e)))?;
         self.auth.replace_keys(ring);
         tracing::info!(admin = %who.name, kid = %rotation.kid, "signing key rotation scheduled");
         Ok(KeyView {

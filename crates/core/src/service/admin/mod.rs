@@ -23,6 +23,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::AuthService;
 use crate::admin::{AdminKeyRecord, AdminKeyStore, AdminStore, Scope};
+use crate::cause::Cause;
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
 use crate::events::EventStore;
@@ -104,7 +105,7 @@ impl std::fmt::Debug for AdminService {
 
 fn rfc3339(t: OffsetDateTime) -> Result<String, AuthError> {
     t.format(&Rfc3339)
-        .map_err(|e| AuthError::Internal(e.to_string()))
+        .map_err(|e| AuthError::Internal(Cause::new(e)))
 }
 
 fn invalid(what: &str) -> AuthError {

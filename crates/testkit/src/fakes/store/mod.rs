@@ -379,7 +379,7 @@ mod tests {
         let retried = store.put_ticket(&ticket("t1", &me)).await;
 
         assert!(
-            matches!(failed, Err(StoreError::Unavailable(_))),
+            matches!(failed, Err(StoreError::Unavailable { .. })),
             "{failed:?}"
         );
         assert!(retried.is_ok(), "{retried:?}");
