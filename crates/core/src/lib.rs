@@ -14,7 +14,7 @@
 //! * [`error`]: one error per stable code of the contract.
 //! * [`views`]: the response bodies.
 //! * [`crypto`]: the master key, sealing at rest, opaque handles and their hashes.
-//! * [`tokens`]: JWTs (ES256, EdDSA, RS256), the key ring, the JWKS and key rotation.
+//! * [`jwt`]: JWTs (ES256, EdDSA, RS256), the key ring, the JWKS and key rotation.
 //! * [`wxcrypt`]: legacy encrypted data (WXBizDataCrypt), strict.
 //! * [`phone`]: E.164 and masking.
 //! * [`outcome`]: per-code idempotency, in process and across instances.
@@ -28,6 +28,7 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod jwt;
 pub mod lease;
 pub mod limits;
 pub mod outcome;
@@ -36,7 +37,6 @@ pub mod ports;
 pub mod redact;
 pub mod secret;
 pub mod service;
-pub mod tokens;
 pub mod views;
 pub mod wechat;
 pub mod wxcrypt;

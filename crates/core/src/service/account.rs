@@ -10,7 +10,7 @@ use crate::error::AuthError;
 use crate::ids::{FamilyId, UserId};
 use crate::phone::Phone;
 use crate::ports::{LimitKind, NewUser, RefreshRecord, RegisterOutcome, RotateOutcome, UserRecord};
-use crate::tokens::Claims;
+use crate::jwt::Claims;
 use crate::views::{IdentityView, MeUserView, MeView, RefreshView, SignedInView};
 
 /// What a new user may set at registration.

@@ -29,7 +29,7 @@ use crate::ports::{
     RateLimits, RefreshRecord, RevocationList, SessionStore, TokenStore, UserLookup, UserRecord,
     UserStore,
 };
-use crate::tokens::{Claims, KeyRing};
+use crate::jwt::{Claims, KeyRing};
 use crate::views::{LoginView, PhoneView, TokensView, UserView};
 use crate::wechat::WeChatApi;
 

@@ -10,7 +10,7 @@ use wxlogin_core::crypto::{HandleHash, MasterKey};
 use wxlogin_core::ids::{AppId, OpenId, UserId};
 use wxlogin_core::ports::Clock;
 use wxlogin_core::secret::{LoginCode, PhoneCode};
-use wxlogin_core::tokens::{Algorithm, KeyPolicy, KeyRing, new_key_record};
+use wxlogin_core::jwt::{Algorithm, KeyPolicy, KeyRing, new_key_record};
 use wxlogin_core::views::{LoginView, PhoneView, SignedInView};
 use wxlogin_core::{AuthError, AuthService, AuthSettings, Ports, service::PhoneProof};
 use wxlogin_testkit::fakes::{ManualClock, MemoryStore, ScriptedWeChat, phone, session};

@@ -26,8 +26,8 @@ use crate::admin::{AdminKeyRecord, AdminKeyStore, AdminStore, Scope};
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
 use crate::events::EventStore;
+use crate::jwt::{Algorithm, KeyPolicy};
 use crate::ports::KeyStore;
-use crate::tokens::{Algorithm, KeyPolicy};
 
 pub use super::import::Importer;
 pub(super) use changes::present;
