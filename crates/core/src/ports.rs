@@ -279,8 +279,8 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// A refresh token as stored. Its family is the one it is stored with: the family being
-/// created ([`TokenStore::create_family`]), or the presented token's
-/// ([`TokenStore::rotate_refresh`]).
+/// created ([`RefreshStore::create_family`]), or the presented token's
+/// ([`RefreshStore::rotate_refresh`]).
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
     /// SHA-256 of the token.
@@ -324,7 +324,7 @@ pub enum RotateOutcome {
 
 /// Refresh tokens and their families.
 #[async_trait]
-pub trait TokenStore: Send + Sync {
+pub trait RefreshStore: Send + Sync {
     /// Stores a new family with its first refresh token, and makes its creation the user's
     /// `last_login_at`. With `announce`, also writes `user.signed_in` (only when a webhook
     /// subscribes to it).

@@ -1,7 +1,7 @@
 //! In-memory fakes of the ports, for testing the use cases where they live (`wxlogin-core`'s
 //! tests) without a database, Redis or WeChat.
 //!
-//! * [`MemoryStore`]: the durable ports ([`UserStore`], [`SessionStore`], [`TokenStore`],
+//! * [`MemoryStore`]: the durable ports ([`UserStore`], [`SessionStore`], [`RefreshStore`],
 //!   the parts of [`AdminStore`] the login flow uses, and the outbox's reads) with the SQL
 //!   store's semantics: single-use tickets, refresh rotation with reuse detection revoking the
 //!   family, expiry to the second, one user per phone, all-or-nothing units. The backend
@@ -14,7 +14,7 @@
 //!
 //! [`UserStore`]: wxlogin_core::ports::UserStore
 //! [`SessionStore`]: wxlogin_core::ports::SessionStore
-//! [`TokenStore`]: wxlogin_core::ports::TokenStore
+//! [`RefreshStore`]: wxlogin_core::ports::RefreshStore
 //! [`AdminStore`]: wxlogin_core::admin::AdminStore
 //! [`Clock`]: wxlogin_core::ports::Clock
 
