@@ -1,4 +1,4 @@
-//! Access tokens: the [`AccessTokenSource`] port and the in-process [`TokenManager`].
+//! Access tokens: the [`AccessTokenSource`] port and the in-process [`AccessTokenManager`].
 //!
 //! The manager keeps one token per appid, fetched with `stable_token` in normal mode (so
 //! several processes sharing an appid get the *same* token, and none invalidates another's),
@@ -43,16 +43,16 @@ pub trait AccessTokenSource: Send + Sync {
 /// the old one for those 5 minutes, so a fetch in this window gets the successor.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
-/// Tuning for [`TokenManager`].
+/// Tuning for [`AccessTokenManager`].
 #[derive(Clone)]
-pub struct TokenOptions {
+pub struct AccessTokenOptions {
     /// Refresh this long before expiry, but never before half the token's lifetime has passed.
     pub refresh_margin: Duration,
     /// The time source for expiry.
     pub clock: Arc<dyn Clock>,
 }
 
-impl Default for TokenOptions {
+impl Default for AccessTokenOptions {
     fn default() -> Self {
         Self {
             refresh_margin: DEFAULT_REFRESH_MARGIN,
@@ -61,9 +61,9 @@ impl Default for TokenOptions {
     }
 }
 
-impl fmt::Debug for TokenOptions {
+impl fmt::Debug for AccessTokenOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenOptions")
+        f.debug_struct("AccessTokenOptions")
             .field("refresh_margin", &self.refresh_margin)
             .finish_non_exhaustive()
     }
@@ -76,7 +76,7 @@ impl fmt::Debug for TokenOptions {
 /// callers keep getting it until the fetch lands. Only once a token has *expired* do callers
 /// wait.
 #[derive(Clone)]
-pub struct TokenManager {
+pub struct AccessTokenManager {
     inner: Arc<Inner>,
 }
 
@@ -108,17 +108,17 @@ struct Cached {
 /// A running fetch, awaitable by any number of callers. The error is shared, hence the `Arc`.
 type Refresh = Shared<BoxFuture<'static, Result<WxAccessToken, Arc<WeChatError>>>>;
 
-impl TokenManager {
+impl AccessTokenManager {
     /// A manager with the default margin and tokio's clock.
     pub fn new(client: WeChatClient, apps: HashMap<AppId, AppSecret>) -> Self {
-        Self::with_options(client, apps, TokenOptions::default())
+        Self::with_options(client, apps, AccessTokenOptions::default())
     }
 
     /// A manager with explicit options.
     pub fn with_options(
         client: WeChatClient,
         apps: HashMap<AppId, AppSecret>,
-        options: TokenOptions,
+        options: AccessTokenOptions,
     ) -> Self {
         let apps = apps
             .into_iter()
@@ -196,7 +196,7 @@ impl TokenManager {
 }
 
 #[async_trait]
-impl AccessTokenSource for TokenManager {
+impl AccessTokenSource for AccessTokenManager {
     async fn get(&self, app: &AppId) -> Result<WxAccessToken, WeChatError> {
         let slot = self
             .inner
@@ -243,9 +243,9 @@ impl AccessTokenSource for TokenManager {
     }
 }
 
-impl fmt::Debug for TokenManager {
+impl fmt::Debug for AccessTokenManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenManager")
+        f.debug_struct("AccessTokenManager")
             .field("apps", &self.inner.apps.keys().collect::<Vec<_>>())
             .field("refresh_margin", &self.inner.refresh_margin)
             .finish_non_exhaustive()
