@@ -7,7 +7,8 @@
 //! # Layout
 //! * [`ids`], [`secret`]: newtypes; secrets never print.
 //! * [`wechat`]: the port to WeChat's server API, failures classified by what to do.
-//! * [`ports`]: storage and time.
+//! * [`ports`]: what the use cases need from storage.
+//! * [`clock`]: the one clock, wall and monotonic, real or moved by tests.
 //! * [`admin`], [`events`]: what the admin API needs from storage; the outbox and webhooks.
 //! * [`lease`]: the cluster-wide WeChat access-token lease ([`lease::TokenLease`]), a port.
 //! * [`service`]: login, phone, register, refresh, logout, me.
@@ -23,6 +24,7 @@
 //! * [`redact`]: URLs with their password masked, for `Debug` output, logs and errors.
 
 pub mod admin;
+pub mod clock;
 pub mod counters;
 pub mod crypto;
 pub mod error;

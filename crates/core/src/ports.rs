@@ -1,4 +1,4 @@
-//! The ports: what the use cases need from storage and time, as traits.
+//! The ports: what the use cases need from storage, as traits (time is [`crate::clock`]).
 //!
 //! Implementations: `wxlogin-store-sql` (SQLite, PostgreSQL, MySQL) for everything durable;
 //! `wxlogin-store-redis` for what several instances share and may lose (sessions, per-code
@@ -28,22 +28,6 @@ pub enum StoreError {
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Now, as the use cases see it; tests move it by hand.
-pub trait Clock: Send + Sync {
-    /// The current time.
-    fn now(&self) -> OffsetDateTime;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
 
 /// A user as stored.
 #[derive(Clone)]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use wxlogin_core::AuthService;
+use wxlogin_core::clock::{Clock, SystemClock};
 use wxlogin_core::jwt::{KeyPolicy, KeyRing};
-use wxlogin_core::ports::{Clock, SystemClock};
 use wxlogin_core::service::admin::{AdminPorts, AdminService};
 use wxlogin_store_sql::SqlStore;
 

@@ -20,9 +20,9 @@ use wxlogin_core::ids::AppId;
 use wxlogin_core::secret::{AppSecret, WxAccessToken};
 
 use crate::client::WeChatClient;
-use crate::clock::{Clock, TokioClock};
 use crate::error::WeChatError;
 use crate::telemetry;
+use wxlogin_core::clock::{Clock, SystemClock};
 
 /// Where the phone path gets its access token.
 #[async_trait]
@@ -56,7 +56,7 @@ impl Default for AccessTokenOptions {
     fn default() -> Self {
         Self {
             refresh_margin: DEFAULT_REFRESH_MARGIN,
-            clock: Arc::new(TokioClock),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -109,7 +109,7 @@ struct Cached {
 type Refresh = Shared<BoxFuture<'static, Result<WxAccessToken, Arc<WeChatError>>>>;
 
 impl AccessTokenManager {
-    /// A manager with the default margin and tokio's clock.
+    /// A manager with the default margin and the [`SystemClock`].
     pub fn new(client: WeChatClient, apps: HashMap<AppId, AppSecret>) -> Self {
         Self::with_options(client, apps, AccessTokenOptions::default())
     }
@@ -160,7 +160,7 @@ impl AccessTokenManager {
         let inner = Arc::clone(&self.inner);
         let slot = Arc::clone(slot);
         let task = tokio::spawn(async move {
-            let fetched_at = inner.clock.now();
+            let fetched_at = inner.clock.instant();
             let result = inner
                 .client
                 .stable_token(&slot.app, &slot.secret, false)
@@ -203,7 +203,7 @@ impl AccessTokenSource for AccessTokenManager {
             .apps
             .get(app)
             .ok_or_else(|| WeChatError::NotConfigured(app.clone()))?;
-        let now = self.inner.clock.now();
+        let now = self.inner.clock.instant();
         let refresh = {
             let mut state = lock(&slot.state);
             let still_valid = match &state.cached {

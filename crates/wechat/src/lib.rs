@@ -37,7 +37,6 @@
 //! * [`access_token`]: the [`AccessTokenSource`] port and the in-process [`AccessTokenManager`].
 //! * [`lease`]: [`LeasedTokenSource`], one token per appid for the whole cluster, through
 //!   core's `TokenLease` port (Redis), falling back to a [`AccessTokenManager`] while it fails.
-//! * [`clock`]: the injectable time source for token expiry and breaker cool-downs.
 //! * [`adapter`]: [`WeChatAdapter`], the core port, and the error mapping to `WeChatFailure`.
 //! * [`telemetry`]: metric names, recorded through the `metrics` facade.
 
@@ -45,7 +44,6 @@ pub mod access_token;
 pub mod adapter;
 pub mod breaker;
 pub mod client;
-pub mod clock;
 pub mod errcode;
 pub mod error;
 pub mod lease;
@@ -60,7 +58,6 @@ pub use client::{
     ClientBuildError, ClientConfig, Code2Session, PhoneNumberError, RetryPolicy, SessionKeyCheck,
     WECHAT_BASE_URL, WeChatClient,
 };
-pub use clock::{Clock, ManualClock, TokioClock};
 pub use errcode::{Endpoint, Errcode, Outcome};
 pub use error::{DecodeError, WeChatError};
 pub use lease::{LeaseOptions, LeaseStatus, LeasedTokenSource};

@@ -19,6 +19,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::admin::AdminStore;
+use crate::clock::Clock;
 use crate::crypto::{Handle, MasterKey, PhoneIndex, Sealer};
 use crate::error::AuthError;
 use crate::ids::{AppId, ExternalId, FamilyId, UserId};
@@ -26,9 +27,8 @@ use crate::jwt::{Claims, KeyRing};
 use crate::outcome::OutcomeCache;
 use crate::phone::Phone;
 use crate::ports::{
-    AttemptCounter, Clock, FamilyRecord, Identity, LimitKind, OutcomeStore, RateLimiter,
-    RateLimits, RefreshRecord, RefreshStore, RevocationList, SessionStore, UserLookup, UserRecord,
-    UserStore,
+    AttemptCounter, FamilyRecord, Identity, LimitKind, OutcomeStore, RateLimiter, RateLimits,
+    RefreshRecord, RefreshStore, RevocationList, SessionStore, UserLookup, UserRecord, UserStore,
 };
 use crate::views::{LoginView, PhoneView, TokensView, UserView};
 use crate::wechat::WeChatApi;

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wxlogin_core::admin::{AdminStore, UserChange};
+use wxlogin_core::clock::Clock;
 use wxlogin_core::crypto::{HandleHash, MasterKey};
 use wxlogin_core::ids::{AppId, OpenId, UserId};
 use wxlogin_core::jwt::{Algorithm, KeyPolicy, KeyRing, new_key_record};
-use wxlogin_core::ports::Clock;
 use wxlogin_core::secret::{LoginCode, PhoneCode};
 use wxlogin_core::views::{LoginView, PhoneView, SignedInView};
 use wxlogin_core::{AuthError, AuthService, AuthSettings, Ports, service::PhoneProof};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wxlogin_core::AuthService;
+use wxlogin_core::clock::Clock;
 use wxlogin_core::jwt::{KeyPolicy, KeyRing};
-use wxlogin_core::ports::Clock;
 use wxlogin_store_sql::SqlStore;
 
 use crate::config::Settings;

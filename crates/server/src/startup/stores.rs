@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use wxlogin_core::Ports;
+use wxlogin_core::clock::Clock;
 use wxlogin_core::crypto::Sealer;
 use wxlogin_core::limits::MemoryRateLimiter;
-use wxlogin_core::ports::{Clock, RateLimiter};
+use wxlogin_core::ports::RateLimiter;
 use wxlogin_store_redis::attempts::RedisAttempts;
 use wxlogin_store_redis::lease::RedisTokenLease;
 use wxlogin_store_redis::limits::RedisRateLimiter;

@@ -98,9 +98,9 @@ use crate::access_token::{
     AccessTokenManager, AccessTokenOptions, AccessTokenSource, DEFAULT_REFRESH_MARGIN,
 };
 use crate::client::WeChatClient;
-use crate::clock::{Clock, TokioClock};
 use crate::error::WeChatError;
 use crate::telemetry::FALLBACKS_TOTAL;
+use wxlogin_core::clock::{Clock, SystemClock};
 
 /// Tuning for [`LeasedTokenSource`].
 #[derive(Clone)]
@@ -134,7 +134,7 @@ impl Default for LeaseOptions {
             local_ttl: Duration::from_secs(5),
             degraded_refetch_interval: Duration::from_secs(10),
             probe_interval: Duration::from_secs(1),
-            clock: Arc::new(TokioClock),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -248,7 +248,7 @@ impl LeasedTokenSource {
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, millis);
-        let epoch = (options.clock.now(), unix_ms);
+        let epoch = (options.clock.instant(), unix_ms);
         Self {
             inner: Arc::new(Inner {
                 lease,
@@ -353,7 +353,7 @@ impl Inner {
     fn now_ms(&self) -> u64 {
         let (at, unix_ms) = self.epoch;
         unix_ms.saturating_add(millis(
-            self.options.clock.now().saturating_duration_since(at),
+            self.options.clock.instant().saturating_duration_since(at),
         ))
     }
 }

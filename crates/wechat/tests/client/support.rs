@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
+use wxlogin_core::clock::ManualClock;
 use wxlogin_core::ids::AppId;
 use wxlogin_core::secret::{AppSecret, LoginCode, PhoneCode};
 use wxlogin_wechat::{
-    AccessTokenManager, AccessTokenOptions, BreakerConfig, ClientConfig, ManualClock, RetryPolicy,
+    AccessTokenManager, AccessTokenOptions, BreakerConfig, ClientConfig, RetryPolicy,
     WeChatAdapter, WeChatClient,
 };
 use wxlogin_wechat_sim::{Api, Fault, Sim, SimConfig, SimHandle, spawn};
