@@ -5,6 +5,12 @@
 //! renews it before expiry, and runs at most one fetch per appid at a time: every caller that
 //! needs a token while a fetch is running waits for that fetch and shares its result.
 //!
+//! The single flight is a `futures` [`Shared`] fetch per appid, not moka's `try_get_with`:
+//! that runs only when the key is absent, whereas past the refresh point this manager keeps
+//! serving the still-valid token while one fetch runs in the background; moka's expiry reads
+//! its own clock, not the injected [`Clock`] the tests move; and `invalidate_if` removes the
+//! token only if it is still the one held, which moka's `invalidate` cannot check.
+//!
 //! The cluster-wide version, a lease around the fetch shared through a store, is
 //! [`crate::lease::LeasedTokenSource`].
 
