@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use time::OffsetDateTime;
 use wxlogin_core::crypto::{Handle, HandleHash, MasterKey};
-use wxlogin_core::tokens::{Algorithm, Claims, KeyPolicy, KeyRing, new_key_record};
+use wxlogin_core::jwt::{Algorithm, Claims, KeyPolicy, KeyRing, new_key_record};
 use wxlogin_core::wxcrypt;
 
 /// A positive phone vector from `testdata/wx-vectors.json` (the shape `/v1/phone` decrypts).

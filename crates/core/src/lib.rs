@@ -7,7 +7,8 @@
 //! # Layout
 //! * [`ids`], [`secret`]: newtypes; secrets never print.
 //! * [`wechat`]: the port to WeChat's server API, failures classified by what to do.
-//! * [`ports`]: storage and time.
+//! * [`ports`]: what the use cases need from storage.
+//! * [`clock`]: the one clock, wall and monotonic, real or moved by tests.
 //! * [`admin`], [`events`]: what the admin API needs from storage; the outbox and webhooks.
 //! * [`lease`]: the cluster-wide WeChat access-token lease ([`lease::TokenLease`]), a port.
 //! * [`service`]: login, phone, register, refresh, logout, me.
@@ -15,7 +16,7 @@
 //! * [`cause`]: what a failure carries up to its one log line, and how it prints.
 //! * [`views`]: the response bodies.
 //! * [`crypto`]: the master key, sealing at rest, opaque handles and their hashes.
-//! * [`tokens`]: JWTs (ES256, EdDSA, RS256), the key ring, the JWKS and key rotation.
+//! * [`jwt`]: JWTs (ES256, EdDSA, RS256), the key ring, the JWKS and key rotation.
 //! * [`wxcrypt`]: legacy encrypted data (WXBizDataCrypt), strict.
 //! * [`phone`]: E.164 and masking.
 //! * [`outcome`]: per-code idempotency, in process and across instances.
@@ -25,11 +26,13 @@
 
 pub mod admin;
 pub mod cause;
+pub mod clock;
 pub mod counters;
 pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod jwt;
 pub mod lease;
 pub mod limits;
 pub mod outcome;
@@ -39,7 +42,6 @@ pub mod redact;
 pub mod secret;
 pub mod service;
 mod store_error;
-pub mod tokens;
 pub mod views;
 pub mod wechat;
 pub mod wxcrypt;

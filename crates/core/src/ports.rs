@@ -1,4 +1,4 @@
-//! The ports: what the use cases need from storage and time, as traits.
+//! The ports: what the use cases need from storage, as traits (time is [`crate::clock`]).
 //!
 //! Implementations: `wxlogin-store-sql` (SQLite, PostgreSQL, MySQL) for everything durable;
 //! `wxlogin-store-redis` for what several instances share and may lose (sessions, per-code
@@ -18,22 +18,6 @@ pub use crate::store_error::StoreError;
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Now, as the use cases see it; tests move it by hand.
-pub trait Clock: Send + Sync {
-    /// The current time.
-    fn now(&self) -> OffsetDateTime;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
 
 /// A user as stored.
 #[derive(Clone)]
@@ -269,8 +253,8 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// A refresh token as stored. Its family is the one it is stored with: the family being
-/// created ([`TokenStore::create_family`]), or the presented token's
-/// ([`TokenStore::rotate_refresh`]).
+/// created ([`RefreshStore::create_family`]), or the presented token's
+/// ([`RefreshStore::rotate_refresh`]).
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
     /// SHA-256 of the token.
@@ -314,7 +298,7 @@ pub enum RotateOutcome {
 
 /// Refresh tokens and their families.
 #[async_trait]
-pub trait TokenStore: Send + Sync {
+pub trait RefreshStore: Send + Sync {
     /// Stores a new family with its first refresh token, and makes its creation the user's
     /// `last_login_at`. With `announce`, also writes `user.signed_in` (only when a webhook
     /// subscribes to it).

@@ -18,13 +18,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use tokio::sync::Notify;
 use wxlogin_core::cause::chain;
+use wxlogin_core::clock::Clock;
 use wxlogin_core::crypto::Sealer;
 use wxlogin_core::events::{
     Delivery, DeliveryResult, EventRecord, EventStore, EventType, Subscription,
 };
 use wxlogin_core::ids::UserId;
 use wxlogin_core::phone::Phone;
-use wxlogin_core::ports::{Clock, UserStore};
+use wxlogin_core::ports::UserStore;
 use zeroize::Zeroizing;
 
 use crate::endpoint::{EndpointError, WebhookEndpoint, check_url};

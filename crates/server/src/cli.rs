@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use wxlogin_core::jwt::KeyRing;
 use wxlogin_core::redact::redact_url;
-use wxlogin_core::tokens::KeyRing;
 use wxlogin_store_sql::copy;
 use wxlogin_wechat_sim::{Sim, SimApp, SimConfig};
 
@@ -228,8 +228,8 @@ async fn list_keys(
         "{:<45} {:<6} {:<9} {:<20} {:<20} {}\n",
         "kid", "alg", "state", "created_at", "signs_from", "gone_at"
     );
-    for k in wxlogin_core::tokens::schedule(store.signing_keys().await?, &policy, now) {
-        let alg = wxlogin_core::tokens::open_record(&k.record, &sealer)?.algorithm();
+    for k in wxlogin_core::jwt::schedule(store.signing_keys().await?, &policy, now) {
+        let alg = wxlogin_core::jwt::open_record(&k.record, &sealer)?.algorithm();
         let _ = writeln!(
             out,
             "{:<45} {:<6} {:<9} {:<20} {:<20} {}",

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use wxlogin_core::clock::Clock;
 use wxlogin_core::events::EventStore;
-use wxlogin_core::ports::{Clock, UserLookup, UserStore};
+use wxlogin_core::ports::{UserLookup, UserStore};
 use wxlogin_hooks::{Deliverer, DelivererConfig, HttpUserLookup};
 
 use crate::config::Settings;

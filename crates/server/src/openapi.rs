@@ -253,7 +253,7 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .filter_map(Option::as_mut)
 }
 
-/// `GET /.well-known/jwks.json` 200 (built as JSON by `wxlogin_core::tokens`).
+/// `GET /.well-known/jwks.json` 200 (built as JSON by `wxlogin_core::jwt`).
 #[derive(Serialize, ToSchema)]
 pub struct Jwks {
     /// Newest first.

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use wxlogin_core::AuthService;
-use wxlogin_core::ports::{Clock, SystemClock};
+use wxlogin_core::clock::{Clock, SystemClock};
+use wxlogin_core::jwt::{KeyPolicy, KeyRing};
 use wxlogin_core::service::admin::{AdminPorts, AdminService};
-use wxlogin_core::tokens::{KeyPolicy, KeyRing};
 use wxlogin_store_sql::SqlStore;
 
 pub use keys::{
@@ -38,7 +38,7 @@ pub enum StartupError {
     Redis(#[source] wxlogin_core::ports::StoreError),
     /// Signing keys could not be loaded or created.
     #[error("signing keys: {0}")]
-    Keys(#[from] wxlogin_core::tokens::KeyRingError),
+    Keys(#[from] wxlogin_core::jwt::KeyRingError),
     /// The WeChat client could not be built.
     #[error("wechat client: {0}")]
     WeChat(String),

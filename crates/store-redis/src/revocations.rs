@@ -10,7 +10,7 @@
 //!
 //! # When Redis is down
 //! [`RevocationList::is_revoked`] fails with [`StoreError::Unavailable`] and the bearer check
-//! asks the database (`TokenStore::family_active`) instead. [`RevocationList::revoke`] fails:
+//! asks the database (`RefreshStore::family_active`) instead. [`RevocationList::revoke`] fails:
 //! logout answers 503 and the client retries (both steps are idempotent); after a refresh
 //! token reuse, the family is revoked in the database anyway and the failure is logged.
 //! Entries lost with Redis' data leave access tokens of revoked families accepted by that

@@ -2,7 +2,7 @@
 //! MySQL/MariaDB (sqlx), with each query written once.
 //!
 //! [`SqlStore`] implements every durable port of `wxlogin-core` ([`UserStore`],
-//! [`SessionStore`], [`TokenStore`], [`KeyStore`], [`Health`], and for the admin API, the
+//! [`SessionStore`], [`RefreshStore`], [`KeyStore`], [`Health`], and for the admin API, the
 //! outbox and webhooks [`AdminStore`], [`AdminKeyStore`], [`EventStore`]) on one connection
 //! pool. The database URL's scheme picks the backend: `sqlite://path/to/file.db` or
 //! `sqlite::memory:`, `postgres://` (or `postgresql://`), and `mysql://` (or `mariadb://`).
@@ -45,7 +45,7 @@
 //!
 //! [`UserStore`]: wxlogin_core::ports::UserStore
 //! [`SessionStore`]: wxlogin_core::ports::SessionStore
-//! [`TokenStore`]: wxlogin_core::ports::TokenStore
+//! [`RefreshStore`]: wxlogin_core::ports::RefreshStore
 //! [`KeyStore`]: wxlogin_core::ports::KeyStore
 //! [`KeyStore::insert_signing_key`]: wxlogin_core::ports::KeyStore::insert_signing_key
 //! [`Health`]: wxlogin_core::ports::Health

@@ -17,8 +17,8 @@ use wxlogin_core::events::EventType;
 use wxlogin_core::ids::{AppId, ExternalId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
     FamilyRecord, Health, Identity, IdentitySummary, KeyStore, LoginRecord, NewUser, RefreshRecord,
-    RegisterOutcome, RotateOutcome, SessionKeys, SessionRecord, SessionStore, SigningKeyRecord,
-    StoreError, StoreResult, TicketRecord, TokenStore, UserRecord, UserStore,
+    RefreshStore, RegisterOutcome, RotateOutcome, SessionKeys, SessionRecord, SessionStore,
+    SigningKeyRecord, StoreError, StoreResult, TicketRecord, UserRecord, UserStore,
 };
 use wxlogin_core::redact::redact_url;
 
@@ -77,7 +77,7 @@ enum Engine {
 }
 
 /// The durable stores on one SQL database. Implements [`UserStore`], [`SessionStore`],
-/// [`TokenStore`], [`KeyStore`] and [`Health`], and `AdminStore`, `AdminKeyStore` and
+/// [`RefreshStore`], [`KeyStore`] and [`Health`], and `AdminStore`, `AdminKeyStore` and
 /// `EventStore` (`wxlogin_core::admin`, `wxlogin_core::events`); hold it as `Arc<SqlStore>`
 /// and coerce to the `Arc<dyn Port>` each use case wants.
 ///
@@ -880,7 +880,7 @@ impl SessionStore for SqlStore {
 }
 
 #[async_trait]
-impl TokenStore for SqlStore {
+impl RefreshStore for SqlStore {
     async fn create_family(
         &self,
         family: &FamilyRecord,

@@ -7,8 +7,8 @@ use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::events::{EventQuery, EventRecord, EventStore};
 use wxlogin_core::ids::{AppId, ExternalId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
-    FamilyRecord, Identity, LoginRecord, NewUser, RefreshRecord, RegisterOutcome, SessionRecord,
-    TicketRecord, TokenStore, UserRecord, UserStore,
+    FamilyRecord, Identity, LoginRecord, NewUser, RefreshRecord, RefreshStore, RegisterOutcome,
+    SessionRecord, TicketRecord, UserRecord, UserStore,
 };
 
 /// A fixed "now" for every test, in whole seconds; tests move around it with [`at`].
@@ -149,7 +149,7 @@ pub fn session_login(session: &SessionRecord, key: &[u8]) -> LoginRecord {
 
 /// A new family `id` for `user` in app wx1, with first token `first` (live until `T0 + 1000`).
 pub async fn family(
-    store: &(impl TokenStore + ?Sized),
+    store: &(impl RefreshStore + ?Sized),
     user: &UserId,
     id: &str,
     first: &str,

@@ -18,8 +18,8 @@ use wxlogin_core::events::{
     DeliveryResult, EventRecord, EventStore, EventType, Subscription, UserSource,
 };
 use wxlogin_core::ports::{
-    KeyStore, RotateOutcome, SessionRecord, SessionStore, SigningKeyRecord, TicketRecord,
-    TokenStore, UserRecord, UserStore,
+    KeyStore, RefreshStore, RotateOutcome, SessionRecord, SessionStore, SigningKeyRecord,
+    TicketRecord, UserRecord, UserStore,
 };
 use wxlogin_store_sql::SqlStore;
 use wxlogin_store_sql::copy::{CopyError, copy_data, tables};

@@ -61,13 +61,14 @@
 //! * `config`, `error`: [`SimConfig`], [`SimApp`] and [`SimError`].
 //! * `sim`: [`Sim`], the shared state and its Rust API; `server`: [`spawn`] and [`SimHandle`].
 //! * `wechat`: WeChat's paths, one module per API family; `control`: `/_sim/v1/`.
-//! * `codes`, `session_keys`, `tokens`: the stores behind them, with their TTL rules.
+//! * `codes`, `session_keys`, `access_tokens`: the stores behind them, with their TTL rules.
 //! * `ids`: deterministic openids/unionids; `entropy`: random codes, keys, tokens.
 //! * `phone`: E.164 split and `phone_info`; `crypt`: [`encrypt_legacy`]; `produced`: the
 //!   bounded memory of produced ciphertexts behind `checkencryptedmsg`.
 //! * `faults`, `stats`, `api`: [`Fault`], counters, [`Api`] names; `errcode`: errmsg texts.
 //! * `clock`: [`SimClock`]; `log`: the per-request log line (no query, no bodies).
 
+mod access_tokens;
 mod api;
 mod clock;
 mod codes;
@@ -86,7 +87,6 @@ mod server;
 mod session_keys;
 mod sim;
 mod stats;
-mod tokens;
 mod wechat;
 
 pub use api::Api;

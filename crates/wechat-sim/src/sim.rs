@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use crate::access_tokens::{Quotas, TokenBook};
 use crate::api::Api;
 use crate::clock::SimClock;
 use crate::codes::CodeStore;
@@ -28,7 +29,6 @@ use crate::phone::PhoneNumber;
 use crate::produced::Produced;
 use crate::session_keys::SessionKeys;
 use crate::stats::Stats;
-use crate::tokens::{Quotas, TokenBook};
 use crate::{control, log, wechat};
 
 /// Request bodies above this are refused; nothing the simulator accepts comes close.

@@ -17,10 +17,10 @@ use wxlogin_core::ids::{AppId, OpenId};
 use wxlogin_core::secret::{AppSecret, LoginCode, PhoneCode};
 use wxlogin_core::wechat::{WeChatApi, WeChatFailure, WxPhone, WxSession};
 
+use crate::access_token::{AccessTokenManager, AccessTokenSource};
 use crate::client::{PhoneNumberError, WeChatClient};
 use crate::errcode::{Errcode, Outcome};
 use crate::error::WeChatError;
-use crate::token::{AccessTokenSource, TokenManager};
 
 /// The errcode reported for an appid we have no AppSecret for: WeChat's own "invalid appid",
 /// as if the request had been sent. Nothing is sent.
@@ -50,9 +50,9 @@ impl WeChatAdapter {
         }
     }
 
-    /// An adapter with its own in-process [`TokenManager`] for the same apps.
+    /// An adapter with its own in-process [`AccessTokenManager`] for the same apps.
     pub fn in_process(client: WeChatClient, apps: HashMap<AppId, AppSecret>) -> Self {
-        let tokens = Arc::new(TokenManager::new(client.clone(), apps.clone()));
+        let tokens = Arc::new(AccessTokenManager::new(client.clone(), apps.clone()));
         Self::new(client, apps, tokens)
     }
 

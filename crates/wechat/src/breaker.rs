@@ -22,17 +22,17 @@
 //! Written by hand rather than taken from a crate: `failsafe`, the established Rust one, lets
 //! *every* call through while half-open (we want one probe, since each call may carry a
 //! single-use code), reads the system clock directly (tests here drive time through
-//! [`Clock`]), and would be a new workspace dependency for about a hundred lines.
+//! core's [`Clock`]), and would be a new workspace dependency for about a hundred lines.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::clock::{Clock, TokioClock};
 use crate::errcode::{Endpoint, Errcode};
 use crate::error::WeChatError;
 use crate::telemetry;
+use wxlogin_core::clock::{Clock, SystemClock};
 
 /// Consecutive failures of one API that open its breaker, by default.
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
@@ -47,8 +47,8 @@ pub struct BreakerConfig {
     pub failure_threshold: u32,
     /// How long an open breaker refuses calls before one probe goes through (default 10 s).
     pub cool_down: Duration,
-    /// The time source for the cool-down (default: tokio's clock, so a paused test runtime
-    /// drives it too).
+    /// The time source for the cool-down (default: the [`SystemClock`], whose monotonic time
+    /// is tokio's, so a paused test runtime drives it too).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -57,7 +57,7 @@ impl Default for BreakerConfig {
         Self {
             failure_threshold: DEFAULT_FAILURE_THRESHOLD,
             cool_down: DEFAULT_COOL_DOWN,
-            clock: Arc::new(TokioClock),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -154,7 +154,7 @@ impl Breakers {
             permit.settled = true;
             return Ok(permit);
         }
-        let now = self.config.clock.now();
+        let now = self.config.clock.instant();
         let mut apis = self.lock();
         let circuit = apis.entry(endpoint).or_default();
         match circuit.state {
@@ -188,7 +188,7 @@ impl Breakers {
     }
 
     fn record(&self, permit: &Permit<'_>, failed: bool) {
-        let now = self.config.clock.now();
+        let now = self.config.clock.instant();
         let mut apis = self.lock();
         let Some(circuit) = apis.get_mut(&permit.endpoint) else {
             return;
@@ -297,8 +297,8 @@ pub(crate) fn counts_as_failure(error: &WeChatError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
     use crate::error::DecodeError;
+    use wxlogin_core::clock::ManualClock;
 
     const API: Endpoint = Endpoint::Jscode2session;
 
@@ -427,7 +427,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_default_clock_is_tokios_so_a_paused_runtime_drives_the_cool_down() {
+    async fn the_default_clock_follows_a_paused_runtime_so_it_drives_the_cool_down() {
         let b = Breakers::new(BreakerConfig::default());
         fail_times(&b, DEFAULT_FAILURE_THRESHOLD);
         assert!(b.acquire(API).is_err());

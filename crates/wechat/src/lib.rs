@@ -34,34 +34,31 @@
 //! * [`errcode`]: [`Errcode`], every row of `docs/wechat.md` §9.3, and its [`Outcome`].
 //! * [`error`]: [`WeChatError`] and [`DecodeError`], free of secrets.
 //! * [`signature`]: the login-state HMAC for `checksession`.
-//! * [`token`]: the [`AccessTokenSource`] port and the in-process [`TokenManager`].
+//! * [`access_token`]: the [`AccessTokenSource`] port and the in-process [`AccessTokenManager`].
 //! * [`lease`]: [`LeasedTokenSource`], one token per appid for the whole cluster, through
-//!   core's `TokenLease` port (Redis), falling back to a [`TokenManager`] while it fails.
-//! * [`clock`]: the injectable time source for token expiry and breaker cool-downs.
+//!   core's `TokenLease` port (Redis), falling back to a [`AccessTokenManager`] while it fails.
 //! * [`adapter`]: [`WeChatAdapter`], the core port, and the error mapping to `WeChatFailure`.
 //! * [`telemetry`]: metric names, recorded through the `metrics` facade.
 
+pub mod access_token;
 pub mod adapter;
 pub mod breaker;
 pub mod client;
-pub mod clock;
 pub mod errcode;
 pub mod error;
 pub mod lease;
 pub mod signature;
 pub mod telemetry;
-pub mod token;
 pub mod wire;
 
+pub use access_token::{AccessTokenManager, AccessTokenOptions, AccessTokenSource};
 pub use adapter::WeChatAdapter;
 pub use breaker::{BreakerConfig, BreakerState};
 pub use client::{
     ClientBuildError, ClientConfig, Code2Session, PhoneNumberError, RetryPolicy, SessionKeyCheck,
     WECHAT_BASE_URL, WeChatClient,
 };
-pub use clock::{Clock, ManualClock, TokioClock};
 pub use errcode::{Endpoint, Errcode, Outcome};
 pub use error::{DecodeError, WeChatError};
 pub use lease::{LeaseOptions, LeaseStatus, LeasedTokenSource};
-pub use token::{AccessTokenSource, TokenManager, TokenOptions};
 pub use wire::{AccessToken, EncryptedMsgCheck};

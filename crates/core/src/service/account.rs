@@ -9,9 +9,9 @@ use crate::counters;
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
 use crate::ids::{FamilyId, UserId};
+use crate::jwt::Claims;
 use crate::phone::Phone;
 use crate::ports::{LimitKind, NewUser, RefreshRecord, RegisterOutcome, RotateOutcome, UserRecord};
-use crate::tokens::Claims;
 use crate::views::{IdentityView, MeUserView, MeView, RefreshView, SignedInView};
 
 /// What a new user may set at registration.
@@ -142,7 +142,7 @@ impl AuthService {
         };
         match self
             .ports
-            .tokens
+            .refresh
             .rotate_refresh(&HandleHash::of(presented), &record, now)
             .await?
         {
@@ -191,10 +191,10 @@ impl AuthService {
                 Ok(revoked) => revoked,
                 Err(e) => {
                     tracing::warn!(error = %chain(&e), "revocation list unavailable; asking the database");
-                    !self.ports.tokens.family_active(&family).await?
+                    !self.ports.refresh.family_active(&family).await?
                 }
             },
-            None => !self.ports.tokens.family_active(&family).await?,
+            None => !self.ports.refresh.family_active(&family).await?,
         };
         if revoked {
             return Err(self.refusal_of(&claims.sub).await);
@@ -231,10 +231,10 @@ impl AuthService {
         let now = self.now();
         let families = if all_devices {
             let user = UserId::parse(claims.sub).map_err(|_| AuthError::Unauthenticated)?;
-            self.ports.tokens.revoke_user(&user, now).await?
+            self.ports.refresh.revoke_user(&user, now).await?
         } else {
             let family = family_of(&claims)?;
-            self.ports.tokens.revoke_family(&family, now).await?;
+            self.ports.refresh.revoke_family(&family, now).await?;
             vec![family]
         };
         if let Some(list) = &self.ports.revocations {
@@ -246,12 +246,12 @@ impl AuthService {
     }
 
     /// The signed-in user. Checks the bearer token like [`Self::authenticate`], but neither
-    /// asks the revocation list nor [`TokenStore::family_active`]: the one read of
+    /// asks the revocation list nor [`RefreshStore::family_active`]: the one read of
     /// [`UserStore::signed_in_user`] finds the user only through an active family of theirs,
     /// and the database is the truth (logout and reuse revoke there before listing the family
     /// as revoked).
     ///
-    /// [`TokenStore::family_active`]: crate::ports::TokenStore::family_active
+    /// [`RefreshStore::family_active`]: crate::ports::RefreshStore::family_active
     /// [`UserStore::signed_in_user`]: crate::ports::UserStore::signed_in_user
     #[instrument(skip_all)]
     pub async fn me(&self, bearer: &str) -> Result<MeView, AuthError> {

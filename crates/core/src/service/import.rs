@@ -26,7 +26,7 @@ pub struct Importer {
     /// Where users go.
     pub store: Arc<dyn AdminStore>,
     /// Time.
-    pub clock: Arc<dyn crate::ports::Clock>,
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl std::fmt::Debug for Importer {

@@ -20,17 +20,17 @@ use time::OffsetDateTime;
 
 use crate::admin::AdminStore;
 use crate::cause::Cause;
+use crate::clock::Clock;
 use crate::crypto::{Handle, MasterKey, PhoneIndex, Sealer};
 use crate::error::AuthError;
 use crate::ids::{AppId, ExternalId, FamilyId, UserId};
+use crate::jwt::{Claims, KeyRing};
 use crate::outcome::OutcomeCache;
 use crate::phone::Phone;
 use crate::ports::{
-    AttemptCounter, Clock, FamilyRecord, Identity, LimitKind, OutcomeStore, RateLimiter,
-    RateLimits, RefreshRecord, RevocationList, SessionStore, TokenStore, UserLookup, UserRecord,
-    UserStore,
+    AttemptCounter, FamilyRecord, Identity, LimitKind, OutcomeStore, RateLimiter, RateLimits,
+    RefreshRecord, RefreshStore, RevocationList, SessionStore, UserLookup, UserRecord, UserStore,
 };
-use crate::tokens::{Claims, KeyRing};
 use crate::views::{LoginView, PhoneView, TokensView, UserView};
 use crate::wechat::WeChatApi;
 
@@ -146,8 +146,8 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     /// Sessions and session_keys.
     pub sessions: Arc<dyn SessionStore>,
-    /// Refresh tokens.
-    pub tokens: Arc<dyn TokenStore>,
+    /// Refresh tokens and their families.
+    pub refresh: Arc<dyn RefreshStore>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Per-code outcomes shared by all instances (Redis); `None` on a single instance.
@@ -355,7 +355,7 @@ impl AuthService {
     ) -> Result<TokensView, AuthError> {
         let (family, first, refresh) = self.new_family(&user.id, &identity.appid);
         self.ports
-            .tokens
+            .refresh
             .create_family(&family, &first, self.settings.announce_sign_ins)
             .await?;
         let claimed = self.claimed_identity(&family, Some(identity)).await?;

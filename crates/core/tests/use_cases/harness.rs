@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wxlogin_core::admin::{AdminStore, UserChange};
+use wxlogin_core::clock::Clock;
 use wxlogin_core::crypto::{HandleHash, MasterKey};
 use wxlogin_core::ids::{AppId, OpenId, UserId};
-use wxlogin_core::ports::Clock;
+use wxlogin_core::jwt::{Algorithm, KeyPolicy, KeyRing, new_key_record};
 use wxlogin_core::secret::{LoginCode, PhoneCode};
-use wxlogin_core::tokens::{Algorithm, KeyPolicy, KeyRing, new_key_record};
 use wxlogin_core::views::{LoginView, PhoneView, SignedInView};
 use wxlogin_core::{AuthError, AuthService, AuthSettings, Ports, service::PhoneProof};
 use wxlogin_testkit::fakes::{ManualClock, MemoryStore, ScriptedWeChat, phone, session};
@@ -61,7 +61,7 @@ impl Harness {
             wechat: wechat.clone(),
             users: Arc::new(store.clone()),
             sessions: Arc::new(store.clone()),
-            tokens: Arc::new(store.clone()),
+            refresh: Arc::new(store.clone()),
             clock: clock.clone(),
             outcomes: None,
             limiter: None,

@@ -199,7 +199,7 @@ async fn the_official_library_verifies_a_delivery_and_refuses_a_wrong_secret() {
 }
 
 fn clock_now(clock: &ManualClock) -> OffsetDateTime {
-    wxlogin_core::ports::Clock::now(clock)
+    wxlogin_core::clock::Clock::now(clock)
 }
 
 #[tokio::test]

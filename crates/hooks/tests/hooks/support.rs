@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+pub use wxlogin_core::clock::ManualClock;
 use wxlogin_core::crypto::{HandleHash, MasterKey, Sealer};
 use wxlogin_core::events::{
     Delivery, DeliveryResult, DeliveryState, DeliveryStatus, EventQuery, EventRecord, EventStore,
@@ -16,35 +17,12 @@ use wxlogin_core::events::{
 };
 use wxlogin_core::ids::{AppId, EventId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
-    Clock, Identity, IdentitySummary, NewUser, RegisterOutcome, StoreError, StoreResult,
-    TicketRecord, UserRecord, UserStore,
+    Identity, IdentitySummary, NewUser, RegisterOutcome, StoreError, StoreResult, TicketRecord,
+    UserRecord, UserStore,
 };
 use wxlogin_hooks::{
     Deliverer, DelivererConfig, WebhookEndpoint, WebhookSecret, parse_event_types,
 };
-
-/// A clock that moves only when told.
-pub struct ManualClock(Mutex<OffsetDateTime>);
-
-impl ManualClock {
-    pub fn at(now: OffsetDateTime) -> Self {
-        Self(Mutex::new(now))
-    }
-
-    pub fn set(&self, now: OffsetDateTime) {
-        *self.0.lock().unwrap() = now;
-    }
-
-    pub fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
 
 /// The store, the clock and a deliverer over them for `endpoints`.
 pub fn setup(

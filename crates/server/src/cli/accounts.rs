@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
 use wxlogin_core::admin::{AdminKeyStore, Scope};
-use wxlogin_core::ports::SystemClock;
+use wxlogin_core::clock::SystemClock;
 use wxlogin_core::service::admin::{ImportIdentityRow, ImportRow, Importer, new_admin_key};
 use wxlogin_store_sql::SqlStore;
 

@@ -11,10 +11,10 @@ use url::Url;
 use wxlogin_core::AppClaims;
 use wxlogin_core::crypto::MasterKey;
 use wxlogin_core::ids::AppId;
+use wxlogin_core::jwt::Algorithm;
 use wxlogin_core::ports::{Rate, RateLimits};
 use wxlogin_core::secret::AppSecret;
 use wxlogin_core::service::AuthSettings;
-use wxlogin_core::tokens::Algorithm;
 
 use super::avatars::{self, AvatarStorage};
 use super::file::{AppSection, RateLimitsSection, RawConfig};

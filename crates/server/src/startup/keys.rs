@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wxlogin_core::AuthService;
-use wxlogin_core::ports::Clock;
-use wxlogin_core::tokens::{KeyPolicy, KeyRing};
+use wxlogin_core::clock::Clock;
+use wxlogin_core::jwt::{KeyPolicy, KeyRing};
 use wxlogin_store_sql::SqlStore;
 
 use crate::config::Settings;
@@ -40,7 +40,7 @@ pub async fn reload_keys(
     auth: &AuthService,
     policy: &KeyPolicy,
     now: time::OffsetDateTime,
-) -> Result<(), wxlogin_core::tokens::KeyRingError> {
+) -> Result<(), wxlogin_core::jwt::KeyRingError> {
     let ring = KeyRing::load(store, &auth.sealer(), policy, now).await?;
     if ring.jwks() != auth.keys().jwks() {
         tracing::info!(

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use wxlogin_core::Ports;
+use wxlogin_core::clock::Clock;
 use wxlogin_core::crypto::Sealer;
 use wxlogin_core::limits::MemoryRateLimiter;
-use wxlogin_core::ports::{Clock, RateLimiter};
+use wxlogin_core::ports::RateLimiter;
 use wxlogin_store_redis::attempts::RedisAttempts;
 use wxlogin_store_redis::lease::RedisTokenLease;
 use wxlogin_store_redis::limits::RedisRateLimiter;
@@ -74,7 +75,7 @@ pub(super) async fn wire(
                 wechat,
                 users: store.clone(),
                 sessions: store.clone(),
-                tokens: store.clone(),
+                refresh: store.clone(),
                 clock: clock.clone(),
                 outcomes: None,
                 limiter: None,
@@ -109,7 +110,7 @@ pub(super) async fn wire(
                 wechat,
                 users: store.clone(),
                 sessions: Arc::new(RedisSessions::new(redis.clone(), store.clone())),
-                tokens: store.clone(),
+                refresh: store.clone(),
                 clock: clock.clone(),
                 outcomes: Some(Arc::new(RedisOutcomes::new(redis.clone()))),
                 limiter: None,

@@ -16,8 +16,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use wxlogin_core::RegistrationPolicy;
+use wxlogin_core::clock::ManualClock;
 use wxlogin_core::crypto::MasterKey;
-use wxlogin_core::ports::Clock;
 use wxlogin_server::config::{AppSection, RateLimitsSection, RawConfig, SecretsSection, Settings};
 use wxlogin_server::startup::{Application, Overrides};
 use wxlogin_wechat_sim::{Fault, Sim, SimApp, SimConfig, SimHandle};
@@ -28,16 +28,6 @@ pub const APP_SECRET: &str = "dev-secret-not-for-production";
 pub const APP2: &str = "wx0000000000000002";
 pub const APP2_SECRET: &str = "second-app-secret-value";
 pub const PHONE: &str = "+8613800138000";
-
-/// A clock both the server and the simulator follow.
-#[derive(Debug)]
-pub struct TestClock(Mutex<OffsetDateTime>);
-
-impl Clock for TestClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
 
 /// How to build the app.
 /// A change to the raw configuration before the server starts.
@@ -86,7 +76,7 @@ pub struct TestApp {
     pub sim: Sim,
     pub sim_url: String,
     pub http: reqwest::Client,
-    pub clock: Arc<TestClock>,
+    pub clock: Arc<ManualClock>,
     pub data_dir: Arc<tempfile::TempDir>,
     pub master_key: MasterKey,
     /// What the server was built from (for tests that act as `wxlogin keys` would).
@@ -245,9 +235,9 @@ impl TestApp {
         let settings = Settings::from_raw(raw, None).unwrap();
 
         // The server's clock starts where the simulator's stands; `advance` moves both.
-        let clock = Arc::new(TestClock(Mutex::new(
+        let clock = Arc::new(ManualClock::at(
             OffsetDateTime::from_unix_timestamp(sim.clock().now_unix()).unwrap(),
-        )));
+        ));
         let app = Application::build(
             &settings,
             Overrides {
@@ -354,13 +344,13 @@ impl TestApp {
 
     /// Moves the server's and the simulator's clocks forward together.
     pub fn advance(&self, by: Duration) {
-        *self.clock.0.lock().unwrap() += by;
+        self.clock.advance(by);
         self.sim.clock().advance(by);
     }
 
     /// Moves only the server's clock (the simulator keeps its codes alive).
     pub fn advance_server_only(&self, by: Duration) {
-        *self.clock.0.lock().unwrap() += by;
+        self.clock.advance(by);
     }
 
     fn remember_secret(&self, s: &str) {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
-use wxlogin_core::ports::Clock as _;
-use wxlogin_core::tokens::{Algorithm, KeyRing};
+use wxlogin_core::clock::Clock as _;
+use wxlogin_core::jwt::{Algorithm, KeyRing};
 
 use crate::helpers::{Options, PHONE, TestApp};
 

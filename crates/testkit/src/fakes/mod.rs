@@ -1,7 +1,7 @@
 //! In-memory fakes of the ports, for testing the use cases where they live (`wxlogin-core`'s
 //! tests) without a database, Redis or WeChat.
 //!
-//! * [`MemoryStore`]: the durable ports ([`UserStore`], [`SessionStore`], [`TokenStore`],
+//! * [`MemoryStore`]: the durable ports ([`UserStore`], [`SessionStore`], [`RefreshStore`],
 //!   the parts of [`AdminStore`] the login flow uses, and the outbox's reads) with the SQL
 //!   store's semantics: single-use tickets, refresh rotation with reuse detection revoking the
 //!   family, expiry to the second, one user per phone, all-or-nothing units. The backend
@@ -10,21 +10,20 @@
 //!   ([`MemoryStore::fail_next`]).
 //! * [`ScriptedWeChat`]: answers per login or phone code as scripted, single use like WeChat's
 //!   codes, and counts the calls.
-//! * [`ManualClock`]: a [`Clock`] that moves only when the test moves it.
+//! * [`ManualClock`]: core's [`Clock`] that moves only when the test moves it, re-exported.
 //!
 //! [`UserStore`]: wxlogin_core::ports::UserStore
 //! [`SessionStore`]: wxlogin_core::ports::SessionStore
-//! [`TokenStore`]: wxlogin_core::ports::TokenStore
+//! [`RefreshStore`]: wxlogin_core::ports::RefreshStore
 //! [`AdminStore`]: wxlogin_core::admin::AdminStore
-//! [`Clock`]: wxlogin_core::ports::Clock
+//! [`Clock`]: wxlogin_core::clock::Clock
 
-mod clock;
 mod store;
 mod wechat;
 
-pub use clock::ManualClock;
 pub use store::{FamilyState, MemoryStore, TicketState, TokenState};
 pub use wechat::{ScriptedWeChat, phone, session};
+pub use wxlogin_core::clock::ManualClock;
 
 use wxlogin_core::ports::StoreError;
 

@@ -4,8 +4,8 @@
 use wxlogin_core::admin::{AdminStore, UpdateOutcome, UserChange};
 use wxlogin_core::events::{EventStore, UserSource};
 use wxlogin_core::ports::{
-    FamilyRecord, LoginRecord, RegisterOutcome, RotateOutcome, SessionRecord, SessionStore,
-    TokenStore, UserStore,
+    FamilyRecord, LoginRecord, RefreshStore, RegisterOutcome, RotateOutcome, SessionRecord,
+    SessionStore, UserStore,
 };
 use wxlogin_testkit::fixtures::{
     all_events, appid, at, events_of, fam, family, h, identity, kinds, new_user, refresh,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wxlogin_core::admin::{AdminStore, CreateOutcome, Stats, UserChange, UserQuery};
 use wxlogin_core::events::UserSource;
 use wxlogin_core::ids::UserId;
-use wxlogin_core::ports::{TokenStore, UserRecord, UserStore};
+use wxlogin_core::ports::{RefreshStore, UserRecord, UserStore};
 use wxlogin_store_sql::SqlStore;
 use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{

@@ -5,7 +5,7 @@ use wxlogin_core::admin::{AdminStore, CreateOutcome, UnbindOutcome, UpdateOutcom
 use wxlogin_core::events::UserSource;
 use wxlogin_core::ids::UserId;
 use wxlogin_core::ports::{
-    RegisterOutcome, RotateOutcome, SessionRecord, SessionStore, TokenStore, UserStore,
+    RefreshStore, RegisterOutcome, RotateOutcome, SessionRecord, SessionStore, UserStore,
 };
 use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{

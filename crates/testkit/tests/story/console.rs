@@ -6,7 +6,7 @@ use std::time::Duration;
 use wxlogin_core::admin::{Activity, AdminStore, CreateOutcome};
 use wxlogin_core::events::{EventQuery, EventStore, EventType, UserSource};
 use wxlogin_core::ids::EventId;
-use wxlogin_core::ports::{FamilyRecord, TokenStore};
+use wxlogin_core::ports::{FamilyRecord, RefreshStore};
 use wxlogin_store_sql::SqlStore;
 use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fixtures::{all_events, at, fam, identity, new_user, refresh, user};

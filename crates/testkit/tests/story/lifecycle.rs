@@ -6,7 +6,7 @@ use wxlogin_testkit::fixtures::session_login;
 
 use tokio::sync::Barrier;
 use wxlogin_core::ports::{
-    FamilyRecord, Health, RefreshRecord, SessionRecord, SessionStore, StoreError, TokenStore,
+    FamilyRecord, Health, RefreshRecord, RefreshStore, SessionRecord, SessionStore, StoreError,
     UserStore,
 };
 use wxlogin_store_sql::{ConnectOptions, Purged, SqlStore};

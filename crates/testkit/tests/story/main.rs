@@ -23,14 +23,14 @@ mod events;
 mod import;
 mod keys;
 mod lifecycle;
+mod refresh_store;
 mod register;
 mod sessions;
-mod tokens;
 mod users;
 
 use wxlogin_core::admin::AdminStore;
 use wxlogin_core::events::EventStore;
-use wxlogin_core::ports::{SessionStore, TokenStore, UserStore};
+use wxlogin_core::ports::{RefreshStore, SessionStore, UserStore};
 use wxlogin_store_sql::SqlStore;
 use wxlogin_testkit::TestDb;
 use wxlogin_testkit::fakes::MemoryStore;
@@ -38,7 +38,7 @@ use wxlogin_testkit::fakes::MemoryStore;
 /// Where a story runs: a database of one backend, or the in-memory fake.
 pub trait Db: Sync {
     /// The store it opens.
-    type Store: UserStore + SessionStore + TokenStore + AdminStore + EventStore + 'static;
+    type Store: UserStore + SessionStore + RefreshStore + AdminStore + EventStore + 'static;
     /// A store on this database (migrated); several opened stores share the data, as
     /// instances sharing one database do.
     fn open(&self, max_connections: u32) -> impl Future<Output = Self::Store> + Send;
@@ -188,7 +188,7 @@ stories! {
             a_session_that_cannot_be_stored_leaves_the_session_key_unrotated,
             a_login_of_a_known_user_stores_key_session_and_family_in_one_go,
         }
-        tokens {
+        refresh_store {
             a_new_family_is_active_and_an_unknown_one_is_not,
             a_family_whose_first_token_cannot_be_stored_is_not_created,
             rotating_a_live_token_returns_its_family_and_the_new_token_rotates_next,

@@ -1,7 +1,7 @@
 //! SessionStore: sessions and the session_key history.
 
 use wxlogin_core::ports::{
-    FamilyRecord, LoginRecord, RotateOutcome, SessionRecord, SessionStore, TokenStore,
+    FamilyRecord, LoginRecord, RefreshStore, RotateOutcome, SessionRecord, SessionStore,
 };
 
 use wxlogin_testkit::fixtures::{

@@ -1,7 +1,7 @@
 //! UserStore: lookups, identity binding, tickets, the signed-in user.
 
 use wxlogin_core::ids::UserId;
-use wxlogin_core::ports::{IdentitySummary, RegisterOutcome, TokenStore, UserStore};
+use wxlogin_core::ports::{IdentitySummary, RefreshStore, RegisterOutcome, UserStore};
 use wxlogin_testkit::fixtures::fam;
 
 use wxlogin_testkit::fixtures::{

@@ -8,9 +8,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::{Params, Processed, json_object, reply};
+use crate::access_tokens::Issued;
 use crate::api::Api;
 use crate::sim::{App, Sim, lock};
-use crate::tokens::Issued;
 
 #[derive(Serialize)]
 struct TokenReply<'a> {

@@ -4,6 +4,7 @@
 // a failed unwrap there is a failed test, which is what we want.
 #![allow(clippy::unwrap_used)]
 
+mod access_tokens;
 mod control;
 mod encrypted_msg;
 mod faults;
@@ -14,4 +15,3 @@ mod phone;
 mod server;
 mod session_key;
 mod stats;
-mod tokens;

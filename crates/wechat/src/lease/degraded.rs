@@ -1,5 +1,5 @@
 //! The degraded path: while the shared store fails, tokens come from this instance (its copy
-//! of the last shared token, then its own [`TokenManager`](crate::TokenManager)), refetches
+//! of the last shared token, then its own [`AccessTokenManager`](crate::AccessTokenManager)), refetches
 //! on a refused token are limited, and at most one call per probe interval tries the store
 //! again.
 
@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use wxlogin_core::secret::WxAccessToken;
 
 use super::{Inner, Slot, lock};
+use crate::access_token::AccessTokenSource;
 use crate::error::WeChatError;
 use crate::telemetry::FALLBACKS_TOTAL;
-use crate::token::AccessTokenSource;
 
 /// How often "Redis is unavailable" may be logged.
 const WARN_EVERY: Duration = Duration::from_secs(60);

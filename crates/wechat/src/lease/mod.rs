@@ -1,11 +1,11 @@
 //! The cluster-wide WeChat access token: [`LeasedTokenSource`] shares one token per appid
 //! through a [`TokenLease`] (in production `wxlogin-store-redis`'s `RedisTokenLease`), sealed,
 //! and lets exactly one instance at a time fetch it; while the store is away each instance
-//! falls back to its own [`TokenManager`].
+//! falls back to its own [`AccessTokenManager`].
 //!
 //! The store keeps only the sealed token, the lease and the fences ([`wxlogin_core::lease`]);
 //! everything about WeChat (the AppSecrets, the fetch, when to refresh, what to do while the
-//! store fails) is here, next to the in-process [`TokenManager`].
+//! store fails) is here, next to the in-process [`AccessTokenManager`].
 //!
 //! # Reading and refreshing
 //! A `get` first tries the instance's own copy (at most [`LeaseOptions::local_ttl`], default
@@ -44,7 +44,7 @@
 //! On any store error the source turns **degraded** ([`LeaseStatus::Degraded`], for
 //! `/readyz`): it warns at most once a minute, counts [`FALLBACKS_TOTAL`]`{what="access_token"}`
 //! per operation served without the store, and serves first its own copy of the last shared
-//! token (until that token's refresh time), then a per-instance [`TokenManager`]
+//! token (until that token's refresh time), then a per-instance [`AccessTokenManager`]
 //! (single-flight, early refresh), so phone numbers keep working, with one fetch per instance
 //! instead of one per cluster. Its refetches on a refused token are limited: within
 //! [`LeaseOptions::degraded_refetch_interval`] (default 10 s) of the last one, a refusal
@@ -94,11 +94,13 @@ use wxlogin_core::ports::StoreError;
 use wxlogin_core::secret::{AppSecret, WxAccessToken};
 
 use self::degraded::Mode;
+use crate::access_token::{
+    AccessTokenManager, AccessTokenOptions, AccessTokenSource, DEFAULT_REFRESH_MARGIN,
+};
 use crate::client::WeChatClient;
-use crate::clock::{Clock, TokioClock};
 use crate::error::WeChatError;
 use crate::telemetry::FALLBACKS_TOTAL;
-use crate::token::{AccessTokenSource, DEFAULT_REFRESH_MARGIN, TokenManager, TokenOptions};
+use wxlogin_core::clock::{Clock, SystemClock};
 
 /// Tuning for [`LeasedTokenSource`].
 #[derive(Clone)]
@@ -132,7 +134,7 @@ impl Default for LeaseOptions {
             local_ttl: Duration::from_secs(5),
             degraded_refetch_interval: Duration::from_secs(10),
             probe_interval: Duration::from_secs(1),
-            clock: Arc::new(TokioClock),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -171,7 +173,7 @@ struct Inner {
     client: WeChatClient,
     sealer: Sealer,
     slots: HashMap<AppId, Arc<Slot>>,
-    fallback: TokenManager,
+    fallback: AccessTokenManager,
     options: LeaseOptions,
     mode: Mutex<Mode>,
     /// The clock's reading at construction and the Unix time (ms) then.
@@ -188,7 +190,7 @@ struct Slot {
 
 #[derive(Default)]
 struct SlotState {
-    copy: Option<Copy>,
+    copy: Option<LocalCopy>,
     flight: Option<watch::Receiver<Option<Flight>>>,
     refreshing_early: bool,
     /// What the fallback last served, to tell whether a refusal concerns it.
@@ -197,7 +199,7 @@ struct SlotState {
 }
 
 /// This instance's copy of the shared token.
-struct Copy {
+struct LocalCopy {
     token: WxAccessToken,
     refresh_at: u64,
     read_at: u64,
@@ -215,7 +217,7 @@ enum FlightError {
 
 impl LeasedTokenSource {
     /// A source for `apps`, sharing tokens through `lease`, sealed with `sealer`. The
-    /// fallback [`TokenManager`] uses the same client, margin and clock.
+    /// fallback [`AccessTokenManager`] uses the same client, margin and clock.
     pub fn new(
         lease: Arc<dyn TokenLease>,
         client: WeChatClient,
@@ -223,10 +225,10 @@ impl LeasedTokenSource {
         sealer: Sealer,
         options: LeaseOptions,
     ) -> Self {
-        let fallback = TokenManager::with_options(
+        let fallback = AccessTokenManager::with_options(
             client.clone(),
             apps.clone(),
-            TokenOptions {
+            AccessTokenOptions {
                 refresh_margin: options.refresh_margin,
                 clock: options.clock.clone(),
             },
@@ -246,7 +248,7 @@ impl LeasedTokenSource {
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, millis);
-        let epoch = (options.clock.now(), unix_ms);
+        let epoch = (options.clock.instant(), unix_ms);
         Self {
             inner: Arc::new(Inner {
                 lease,
@@ -351,7 +353,7 @@ impl Inner {
     fn now_ms(&self) -> u64 {
         let (at, unix_ms) = self.epoch;
         unix_ms.saturating_add(millis(
-            self.options.clock.now().saturating_duration_since(at),
+            self.options.clock.instant().saturating_duration_since(at),
         ))
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use wxlogin_core::lease::{Acquired, Fence, SharedToken, TokenHash};
 use wxlogin_core::secret::WxAccessToken;
 
-use super::{Copy, Flight, FlightError, Inner, Slot, lock, millis, store_failure};
+use super::{Flight, FlightError, Inner, LocalCopy, Slot, lock, millis, store_failure};
 use crate::telemetry::{self, LEASE_WAITS_TOTAL};
 
 /// The shared token as read and opened; `token` is `None` if it does not open.
@@ -30,7 +30,7 @@ impl Inner {
     }
 
     fn remember(&self, slot: &Slot, token: &WxAccessToken, refresh_at: u64) {
-        lock(&slot.state).copy = Some(Copy {
+        lock(&slot.state).copy = Some(LocalCopy {
             token: token.clone(),
             refresh_at,
             read_at: self.now_ms(),

@@ -2,6 +2,7 @@
 //! the token manager, the cluster-wide token source and the adapter. Nothing here reaches a
 //! real WeChat host ([`support::TestEnv`] asserts a loopback base URL).
 
+mod access_token;
 mod adapter;
 mod breaker;
 mod calls;
@@ -9,4 +10,3 @@ mod encrypted_msg;
 mod errcodes;
 mod lease;
 mod support;
-mod tokens;

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
+use wxlogin_core::clock::ManualClock;
 use wxlogin_core::ids::AppId;
 use wxlogin_core::secret::{AppSecret, LoginCode, PhoneCode};
 use wxlogin_wechat::{
-    BreakerConfig, ClientConfig, ManualClock, RetryPolicy, TokenManager, TokenOptions,
+    AccessTokenManager, AccessTokenOptions, BreakerConfig, ClientConfig, RetryPolicy,
     WeChatAdapter, WeChatClient,
 };
 use wxlogin_wechat_sim::{Api, Fault, Sim, SimConfig, SimHandle, spawn};
@@ -106,19 +107,19 @@ impl TestEnv {
     }
 
     /// A token manager on the manual clock.
-    pub fn tokens(&self) -> Arc<TokenManager> {
-        let options = TokenOptions {
+    pub fn tokens(&self) -> Arc<AccessTokenManager> {
+        let options = AccessTokenOptions {
             clock: self.clock.clone(),
-            ..TokenOptions::default()
+            ..AccessTokenOptions::default()
         };
-        Arc::new(TokenManager::with_options(
+        Arc::new(AccessTokenManager::with_options(
             self.client.clone(),
             Self::apps(),
             options,
         ))
     }
 
-    pub fn adapter(&self) -> (WeChatAdapter, Arc<TokenManager>) {
+    pub fn adapter(&self) -> (WeChatAdapter, Arc<AccessTokenManager>) {
         let tokens = self.tokens();
         let adapter = WeChatAdapter::new(self.client.clone(), Self::apps(), tokens.clone());
         (adapter, tokens)

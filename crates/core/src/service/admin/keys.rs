@@ -4,8 +4,8 @@ use super::{AdminPrincipal, AdminService, rfc3339};
 use crate::admin::Scope;
 use crate::cause::Cause;
 use crate::error::AuthError;
+use crate::jwt::{KeyRing, schedule};
 use crate::service::admin_views::{KeyView, KeysView};
-use crate::tokens::{KeyRing, schedule};
 
 impl AdminService {
     /// The signing keys with their states.
@@ -15,10 +15,10 @@ impl AdminService {
         let mut keys = Vec::new();
         for k in schedule(records, &self.key_policy, self.now()) {
             let state = match k.state {
-                crate::tokens::KeyState::Retired => continue,
+                crate::jwt::KeyState::Retired => continue,
                 s => s.as_str(),
             };
-            let alg = crate::tokens::open_record(&k.record, &sealer)
+            let alg = crate::jwt::open_record(&k.record, &sealer)
                 .map_err(|e| AuthError::Internal(Cause::new(e)))?
                 .algorithm()
                 .as_str();

@@ -27,8 +27,8 @@ use crate::cause::Cause;
 use crate::crypto::{Handle, HandleHash};
 use crate::error::AuthError;
 use crate::events::EventStore;
+use crate::jwt::{Algorithm, KeyPolicy};
 use crate::ports::KeyStore;
-use crate::tokens::{Algorithm, KeyPolicy};
 
 pub use super::import::Importer;
 pub(super) use changes::present;

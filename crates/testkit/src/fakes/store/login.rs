@@ -6,9 +6,9 @@ use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::events::EventType;
 use wxlogin_core::ids::{AppId, FamilyId, OpenId, UnionId, UserId};
 use wxlogin_core::ports::{
-    FamilyRecord, Identity, IdentitySummary, LoginRecord, NewUser, RefreshRecord, RegisterOutcome,
-    RotateOutcome, SessionKeys, SessionRecord, SessionStore, StoreResult, TicketRecord, TokenStore,
-    UserRecord, UserStore,
+    FamilyRecord, Identity, IdentitySummary, LoginRecord, NewUser, RefreshRecord, RefreshStore,
+    RegisterOutcome, RotateOutcome, SessionKeys, SessionRecord, SessionStore, StoreResult,
+    TicketRecord, UserRecord, UserStore,
 };
 
 use super::{IdentityRow, MemoryStore, State, TicketState, UserRow};
@@ -293,7 +293,7 @@ impl SessionStore for MemoryStore {
 }
 
 #[async_trait]
-impl TokenStore for MemoryStore {
+impl RefreshStore for MemoryStore {
     async fn create_family(
         &self,
         family: &FamilyRecord,

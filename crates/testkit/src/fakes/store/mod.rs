@@ -6,12 +6,12 @@
 //! many rotations of one token, one wins). The tables mirror the SQL schema's, with its
 //! unique keys and foreign keys checked by hand; see `ports.rs` for what each method does.
 //!
-//! * `login.rs`: [`UserStore`], [`SessionStore`], [`TokenStore`].
+//! * `login.rs`: [`UserStore`], [`SessionStore`], [`RefreshStore`].
 //! * `admin.rs`: the parts of [`AdminStore`] the login flow uses, and [`EventStore`]'s reads.
 //!
 //! [`UserStore`]: wxlogin_core::ports::UserStore
 //! [`SessionStore`]: wxlogin_core::ports::SessionStore
-//! [`TokenStore`]: wxlogin_core::ports::TokenStore
+//! [`RefreshStore`]: wxlogin_core::ports::RefreshStore
 //! [`AdminStore`]: wxlogin_core::admin::AdminStore
 //! [`EventStore`]: wxlogin_core::events::EventStore
 

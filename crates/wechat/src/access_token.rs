@@ -1,9 +1,15 @@
-//! Access tokens: the [`AccessTokenSource`] port and the in-process [`TokenManager`].
+//! Access tokens: the [`AccessTokenSource`] port and the in-process [`AccessTokenManager`].
 //!
 //! The manager keeps one token per appid, fetched with `stable_token` in normal mode (so
 //! several processes sharing an appid get the *same* token, and none invalidates another's),
 //! renews it before expiry, and runs at most one fetch per appid at a time: every caller that
 //! needs a token while a fetch is running waits for that fetch and shares its result.
+//!
+//! The single flight is a `futures` [`Shared`] fetch per appid, not moka's `try_get_with`:
+//! that runs only when the key is absent, whereas past the refresh point this manager keeps
+//! serving the still-valid token while one fetch runs in the background; moka's expiry reads
+//! its own clock, not the injected [`Clock`] the tests move; and `invalidate_if` removes the
+//! token only if it is still the one held, which moka's `invalidate` cannot check.
 //!
 //! The cluster-wide version, a lease around the fetch shared through a store, is
 //! [`crate::lease::LeasedTokenSource`].
@@ -20,9 +26,9 @@ use wxlogin_core::ids::AppId;
 use wxlogin_core::secret::{AppSecret, WxAccessToken};
 
 use crate::client::WeChatClient;
-use crate::clock::{Clock, TokioClock};
 use crate::error::WeChatError;
 use crate::telemetry;
+use wxlogin_core::clock::{Clock, SystemClock};
 
 /// Where the phone path gets its access token.
 #[async_trait]
@@ -43,27 +49,27 @@ pub trait AccessTokenSource: Send + Sync {
 /// the old one for those 5 minutes, so a fetch in this window gets the successor.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
-/// Tuning for [`TokenManager`].
+/// Tuning for [`AccessTokenManager`].
 #[derive(Clone)]
-pub struct TokenOptions {
+pub struct AccessTokenOptions {
     /// Refresh this long before expiry, but never before half the token's lifetime has passed.
     pub refresh_margin: Duration,
     /// The time source for expiry.
     pub clock: Arc<dyn Clock>,
 }
 
-impl Default for TokenOptions {
+impl Default for AccessTokenOptions {
     fn default() -> Self {
         Self {
             refresh_margin: DEFAULT_REFRESH_MARGIN,
-            clock: Arc::new(TokioClock),
+            clock: Arc::new(SystemClock),
         }
     }
 }
 
-impl fmt::Debug for TokenOptions {
+impl fmt::Debug for AccessTokenOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenOptions")
+        f.debug_struct("AccessTokenOptions")
             .field("refresh_margin", &self.refresh_margin)
             .finish_non_exhaustive()
     }
@@ -76,7 +82,7 @@ impl fmt::Debug for TokenOptions {
 /// callers keep getting it until the fetch lands. Only once a token has *expired* do callers
 /// wait.
 #[derive(Clone)]
-pub struct TokenManager {
+pub struct AccessTokenManager {
     inner: Arc<Inner>,
 }
 
@@ -108,17 +114,17 @@ struct Cached {
 /// A running fetch, awaitable by any number of callers. The error is shared, hence the `Arc`.
 type Refresh = Shared<BoxFuture<'static, Result<WxAccessToken, Arc<WeChatError>>>>;
 
-impl TokenManager {
-    /// A manager with the default margin and tokio's clock.
+impl AccessTokenManager {
+    /// A manager with the default margin and the [`SystemClock`].
     pub fn new(client: WeChatClient, apps: HashMap<AppId, AppSecret>) -> Self {
-        Self::with_options(client, apps, TokenOptions::default())
+        Self::with_options(client, apps, AccessTokenOptions::default())
     }
 
     /// A manager with explicit options.
     pub fn with_options(
         client: WeChatClient,
         apps: HashMap<AppId, AppSecret>,
-        options: TokenOptions,
+        options: AccessTokenOptions,
     ) -> Self {
         let apps = apps
             .into_iter()
@@ -160,7 +166,7 @@ impl TokenManager {
         let inner = Arc::clone(&self.inner);
         let slot = Arc::clone(slot);
         let task = tokio::spawn(async move {
-            let fetched_at = inner.clock.now();
+            let fetched_at = inner.clock.instant();
             let result = inner
                 .client
                 .stable_token(&slot.app, &slot.secret, false)
@@ -195,14 +201,14 @@ impl TokenManager {
 }
 
 #[async_trait]
-impl AccessTokenSource for TokenManager {
+impl AccessTokenSource for AccessTokenManager {
     async fn get(&self, app: &AppId) -> Result<WxAccessToken, WeChatError> {
         let slot = self
             .inner
             .apps
             .get(app)
             .ok_or_else(|| WeChatError::NotConfigured(app.clone()))?;
-        let now = self.inner.clock.now();
+        let now = self.inner.clock.instant();
         let refresh = {
             let mut state = lock(&slot.state);
             let still_valid = match &state.cached {
@@ -242,9 +248,9 @@ impl AccessTokenSource for TokenManager {
     }
 }
 
-impl fmt::Debug for TokenManager {
+impl fmt::Debug for AccessTokenManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenManager")
+        f.debug_struct("AccessTokenManager")
             .field("apps", &self.inner.apps.keys().collect::<Vec<_>>())
             .field("refresh_margin", &self.inner.refresh_margin)
             .finish_non_exhaustive()

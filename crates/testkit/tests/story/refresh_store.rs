@@ -1,9 +1,9 @@
-//! TokenStore: families, rotation, reuse detection, revocation.
+//! RefreshStore: families, rotation, reuse detection, revocation.
 
 use std::sync::Arc;
 use wxlogin_testkit::fixtures::fam;
 
-use wxlogin_core::ports::{FamilyRecord, RotateOutcome, TokenStore};
+use wxlogin_core::ports::{FamilyRecord, RefreshStore, RotateOutcome};
 
 use wxlogin_testkit::fixtures::{appid, at, family, h, refresh, user};
 
