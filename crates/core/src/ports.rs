@@ -7,6 +7,9 @@
 //! safe to call concurrently from many instances sharing one database: the atomic steps
 //! (rotating a refresh token, consuming a ticket) are single methods so that a backend can
 //! make them one transaction.
+//!
+//! Long file: the ports are the map of what the core needs from outside; an adapter's author
+//! reads them together, and most of the length is their documentation.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

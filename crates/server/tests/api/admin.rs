@@ -1,5 +1,8 @@
 //! The admin API on the admin listener: keys and scopes, search and paging, changes, disabled
 //! users, deletion, sign-out, unbinding, stats, import, events and signing keys.
+//!
+//! Long file: the admin API is one surface with one key-and-scope setup; its tests read as
+//! its contract, endpoint after endpoint, as docs/api.md lists them.
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -10,6 +10,9 @@
 //!
 //! proptest drives the cases from the test thread; each case runs on the app's runtime with
 //! `block_on`. Case counts are fixed (not `PROPTEST_CASES`) so the file stays well under 30 s.
+//!
+//! Long file: the strategies, the contract check and the per-endpoint properties are one
+//! machine; the sections below (strategies, harness, properties, edge cases) keep it readable.
 
 use std::time::Duration;
 

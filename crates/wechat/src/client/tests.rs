@@ -1,6 +1,9 @@
 //! Client tests against a tiny raw-HTTP mock on loopback, for the replies the simulator does
 //! not give (HTML 5xx, truncated bodies, a listener that never answers) and for the exact
 //! shape of each request.
+//!
+//! Long file: one mock and one recorder serve every endpoint's tests; split by endpoint, each
+//! file would repeat them or reach into a shared module for all of its setup.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
