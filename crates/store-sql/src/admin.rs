@@ -18,7 +18,8 @@ use wxlogin_core::ports::{Identity, NewUser, StoreError, StoreResult, UserRecord
 use crate::outbox::{NewEvent, erase_identities, write_events};
 use crate::rows::{self, unix};
 use crate::sql::{Arg, Exec, Query, Row, Step, args, composed};
-use crate::store::{SqlStore, insert_user, new_user_args, upsert_identity, user_columns};
+use crate::store::SqlStore;
+use crate::users::{insert_user, new_user_args, upsert_identity, user_columns};
 
 /// The user's row, locked until the unit ends on the servers.
 static LOCK_USER: Query = Query::new(concat!(
