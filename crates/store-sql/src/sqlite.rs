@@ -24,6 +24,10 @@
 //! Migrations: sqlx's format (`migrations/sqlite/`, checksums in `_sqlx_migrations`), applied
 //! by [`migrate`] on the writer, inside its `BEGIN IMMEDIATE`: instances starting together
 //! take turns, and the second finds the migrations applied.
+//!
+//! One file over 500 lines on purpose (about 620 without its tests): the readers, the writer
+//! and the migrations are one design, described once above, and share the connection setup
+//! and the rusqlite error mapping; apart, each would need the others' private pieces.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, mpsc};
