@@ -505,7 +505,7 @@ fn apply(conn: &mut Connection, migrator: &Migrator) -> StoreResult<()> {
 }
 
 /// [`Exec`] on a rusqlite connection: every call completes before it returns.
-struct SqliteExec<'c>(&'c mut Connection);
+pub(crate) struct SqliteExec<'c>(pub(crate) &'c mut Connection);
 
 impl ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -602,7 +602,7 @@ fn is_busy(err: &rusqlite::Error) -> bool {
 /// rusqlite errors to [`StoreError`]: busy, locked, I/O, full and cannot-open mean "try
 /// later" (503); the rest is a bug or a corrupt database (500). SQLite's messages name
 /// columns and constraints, never bound values.
-fn map_err(err: rusqlite::Error) -> StoreError {
+pub(crate) fn map_err(err: rusqlite::Error) -> StoreError {
     let transient = matches!(
         err.sqlite_error_code(),
         Some(
