@@ -4,6 +4,10 @@
 //! Units that change a user start by reading the user's row with `FOR UPDATE` on the servers,
 //! so that two operators' changes to one user take turns, and read the `external_id` the
 //! events carry there.
+//!
+//! Over 500 lines on purpose: this is the one `impl AdminStore`, and a trait's impl cannot be
+//! split across files; the parts that stand on their own are already beside it (`activity`,
+//! `import`, `account`), and what is left is user changes under the one locking rule above.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -18,7 +22,8 @@ use wxlogin_core::ports::{Identity, NewUser, StoreError, StoreResult, UserRecord
 use crate::outbox::{NewEvent, erase_identities, write_events};
 use crate::rows::{self, unix};
 use crate::sql::{Arg, Exec, Query, Row, Step, args, composed};
-use crate::store::{SqlStore, insert_user, new_user_args, upsert_identity, user_columns};
+use crate::store::SqlStore;
+use crate::users::{insert_user, new_user_args, upsert_identity, user_columns};
 
 /// The user's row, locked until the unit ends on the servers.
 static LOCK_USER: Query = Query::new(concat!(

@@ -19,31 +19,32 @@
 //! last. Refresh tokens are copied whether expired or not: a family and its tokens go
 //! together, and the target's purge removes the expired ones as the source's would have.
 //!
-//! Why connections of its own rather than [`crate::SqlStore`]'s pool: the source is opened
-//! read-only where the backend allows it (SQLite: a mistyped path fails instead of creating an
-//! empty database), both sides need a transaction of a particular kind, and the copy is
-//! generic over the two backends' SQL while the ports are not.
+//! Why a connection of its own per side rather than [`crate::SqlStore`]'s units: the source
+//! is opened read-only where the backend allows it (SQLite: a mistyped path fails instead of
+//! creating an empty database), and both sides hold a transaction of a particular kind for the
+//! whole copy, across many statements on the other side. The statements themselves go through
+//! the query layer (`Exec`, in `sql.rs`) like every store's, each written once; only opening a
+//! side and its transaction statements differ per backend.
 //!
 //! Reads go page by page (keyset pagination on the primary key) and each page is written with
-//! one multi-row `INSERT`, so memory stays bounded whatever the size of the tables.
+//! one multi-row `INSERT`, so memory stays bounded whatever the size of the tables. The
+//! statements are composed per table (and per page length: the full one and the last), a
+//! bounded set kept for the life of the process (`sql::composed`).
+//!
+//! Over 500 lines on purpose: about 180 of them are the table list (`TABLES`), the data the
+//! copy walks, and the rest is one procedure with its error type; apart, neither reads alone.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-#[cfg(feature = "mysql")]
-use sqlx::MySql;
-#[cfg(feature = "postgres")]
-use sqlx::Postgres;
-#[cfg(feature = "sqlite")]
-use sqlx::Sqlite;
-use sqlx::{QueryBuilder, Row, Transaction};
 use time::OffsetDateTime;
-use wxlogin_core::ports::StoreError;
+use wxlogin_core::ports::{StoreError, StoreResult};
 use wxlogin_core::redact::redact_url;
 
-use crate::errors;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use crate::pooled::{Pooled, Server};
 use crate::rows::unix;
+use crate::sql::{Arg, BoxFuture, Exec, Query, Row, composed, in_op};
 use crate::store::{ConnectOptions, SqlStore};
 
 /// Rows read and written per statement. The widest table has 10 columns, so an `INSERT` binds
@@ -351,46 +352,52 @@ pub async fn copy_data(from: &str, to: &str, now: OffsetDateTime) -> Result<Copy
             )));
         }
     }
-    let source = Db::open(from, Side::Source).await?;
-    let result = copy_into(&source, to, now).await;
+    let mut source = Db::open(from, Side::Source).await?;
+    let result = copy_into(&mut source, to, now).await;
     source.close().await;
     result
 }
 
-async fn copy_into(source: &Db, to: &str, now: OffsetDateTime) -> Result<CopyReport, CopyError> {
+async fn copy_into(
+    source: &mut Db,
+    to: &str,
+    now: OffsetDateTime,
+) -> Result<CopyReport, CopyError> {
     // The target's own backend migrates it: the same locks and checks as `wxlogin migrate`.
     let in_target = |e: StoreError| {
         let shown = redact_url(to);
         CopyError::Store(e.in_op(format!("target database {shown}")))
     };
-    let store = SqlStore::connect(
-        to,
-        ConnectOptions {
-            max_connections: 1,
-            acquire_timeout: WAIT,
-            busy_timeout: WAIT,
-        },
-    )
-    .await
-    .map_err(in_target)?;
+    let store = SqlStore::connect(to, one_connection())
+        .await
+        .map_err(in_target)?;
     let migrated = store.migrate().await;
     store.close().await;
     migrated.map_err(in_target)?;
 
-    let target = Db::open(to, Side::Target).await?;
-    let result = copy_between(source, &target, now).await;
+    let mut target = Db::open(to, Side::Target).await?;
+    let result = copy_between(source, &mut target, now).await;
     target.close().await;
     result
 }
 
+/// One connection, waiting up to [`WAIT`] for it.
+fn one_connection() -> ConnectOptions {
+    ConnectOptions {
+        max_connections: 1,
+        acquire_timeout: WAIT,
+        busy_timeout: WAIT,
+    }
+}
+
 async fn copy_between(
-    source: &Db,
-    target: &Db,
+    source: &mut Db,
+    target: &mut Db,
     now: OffsetDateTime,
 ) -> Result<CopyReport, CopyError> {
     let (source_versions, target_versions) = (
-        source.schema_versions().await?,
-        target.schema_versions().await?,
+        schema_versions(source).await?,
+        schema_versions(target).await?,
     );
     if source_versions != target_versions {
         return Err(CopyError::SchemaMismatch {
@@ -399,21 +406,21 @@ async fn copy_between(
         });
     }
 
-    let mut read = source.begin(Side::Source).await?;
-    let mut write = target.begin(Side::Target).await?;
+    source.transaction(TxStep::Begin(Side::Source)).await?;
+    target.transaction(TxStep::Begin(Side::Target)).await?;
 
     let mut non_empty = Vec::new();
     for table in &TABLES {
-        let rows = write.count(table).await?;
+        let rows = count(target, table).await?;
         if rows > 0 {
             non_empty.push((table.name, rows));
         }
     }
-    if write.counter().await? != 0 {
+    if counter(target).await? != 0 {
         non_empty.push((COUNTER, 1));
     }
     if !non_empty.is_empty() {
-        // Dropping `write` rolls back; it has only read.
+        // Closing the target rolls back; it has only read.
         return Err(CopyError::TargetNotEmpty(non_empty));
     }
 
@@ -423,11 +430,11 @@ async fn copy_between(
         let mut copied = 0;
         let mut after: Option<Vec<Value>> = None;
         loop {
-            let page = read.page(table, after.as_deref(), now).await?;
+            let page = page(source, table, after.as_deref(), now).await?;
             if page.is_empty() {
                 break;
             }
-            copied += write.insert(table, &page).await?;
+            copied += insert(target, table, &page).await?;
             let full = page.len() == PAGE;
             after = page.into_iter().last().map(|mut row| {
                 row.truncate(table.key);
@@ -440,13 +447,120 @@ async fn copy_between(
         tracing::debug!(table = table.name, rows = copied, "table copied");
         report.tables.push((table.name, copied));
     }
-    let counter = read.counter().await?;
-    write.set_counter(counter).await?;
+    let counter = counter(source).await?;
+    set_counter(target, counter).await?;
     report.tables.push((COUNTER, 1));
 
-    write.commit().await?;
-    read.commit().await?;
+    target.transaction(TxStep::Commit).await?;
+    source.transaction(TxStep::Commit).await?;
     Ok(report)
+}
+
+/// The migration versions applied to this database, in order.
+async fn schema_versions(db: &mut dyn Exec) -> Result<Vec<i64>, CopyError> {
+    static Q: Query =
+        Query::new("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version");
+    let versions = db.fetch(&Q, &[]).await;
+    let versions = versions.and_then(|rows| rows.into_iter().map(|mut row| row.int()).collect());
+    versions.map_err(|e| {
+        CopyError::Store(in_op(
+            "reading the schema version (is this a wxlogin database?)",
+            e,
+        ))
+    })
+}
+
+/// The number of rows in `table`.
+async fn count(db: &mut dyn Exec, table: &Table) -> Result<u64, CopyError> {
+    let q = composed(format!("SELECT COUNT(*) FROM {}", table.name), None);
+    let rows = (db.fetch_one(q, &[]).await)
+        .and_then(|mut row| row.int())
+        .map_err(|e| e.in_op(format!("counting the target's {}", table.name)))?;
+    Ok(u64::try_from(rows).unwrap_or(0))
+}
+
+/// The event counter's value (`event_seq.n`).
+async fn counter(db: &mut dyn Exec) -> Result<i64, CopyError> {
+    static Q: Query = Query::new("SELECT n FROM event_seq WHERE id = 1");
+    let n = db.fetch_one(&Q, &[]).await.and_then(|mut row| row.int());
+    n.map_err(|e| CopyError::Store(in_op("reading the event counter", e)))
+}
+
+/// Sets the event counter to `n`.
+async fn set_counter(db: &mut dyn Exec, n: i64) -> Result<(), CopyError> {
+    static Q: Query = Query::new("UPDATE event_seq SET n = ? WHERE id = 1");
+    db.execute(&Q, &[Arg::Int(n)])
+        .await
+        .map(drop)
+        .map_err(|e| CopyError::Store(in_op("writing the event counter", e)))
+}
+
+/// Up to [`PAGE`] rows of `table` whose key comes after `after` (from the start if `None`),
+/// in key order. `now` filters live-only tables. Columns are qualified (`t.col`), so that no
+/// name can be read as anything but the table's column.
+async fn page(
+    db: &mut dyn Exec,
+    table: &Table,
+    after: Option<&[Value]>,
+    now: i64,
+) -> Result<Vec<Vec<Value>>, CopyError> {
+    let qualified = |columns: &[(&str, Kind)]| {
+        columns
+            .iter()
+            .map(|(name, _)| format!("t.{name}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let key = qualified(&table.columns[..table.key]);
+    let mut sql = format!(
+        "SELECT {} FROM {} t WHERE 1 = 1",
+        qualified(table.columns),
+        table.name
+    );
+    let mut args = Vec::new();
+    if table.live_only {
+        sql.push_str(" AND t.expires_at > ?");
+        args.push(Arg::Int(now));
+    }
+    if let Some(after) = after {
+        sql.push_str(&format!(" AND ({key}) > ({})", marks(after.len())));
+        args.extend(after.iter().map(Value::arg));
+    }
+    sql.push_str(&format!(" ORDER BY {key} LIMIT {PAGE}"));
+    let read = |mut row: Row| {
+        let columns = table.columns.iter();
+        columns
+            .map(|&(_, kind)| Value::read(&mut row, kind))
+            .collect()
+    };
+    let rows = db.fetch(composed(sql, None), &args).await;
+    let rows = rows.and_then(|rows| rows.into_iter().map(read).collect());
+    rows.map_err(|e| CopyError::Store(e.in_op(format!("reading the source's {}", table.name))))
+}
+
+/// Inserts `rows` into `table` with one statement; returns how many went in.
+async fn insert(db: &mut dyn Exec, table: &Table, rows: &[Vec<Value>]) -> Result<u64, CopyError> {
+    let columns = table
+        .columns
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = format!("({})", marks(table.columns.len()));
+    let sql = format!(
+        "INSERT INTO {} ({columns}) VALUES {}",
+        table.name,
+        vec![row; rows.len()].join(", ")
+    );
+    let args = rows.iter().flatten().map(Value::arg).collect::<Vec<_>>();
+    db.execute(composed(sql, None), &args)
+        .await
+        .map_err(|e| CopyError::Store(e.in_op(format!("writing the target's {}", table.name))))
+}
+
+/// `n` placeholders: `?, ?, …`.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 /// One column's value in one row.
@@ -457,6 +571,26 @@ enum Value {
     Bytes(Option<Vec<u8>>),
 }
 
+impl Value {
+    /// The next column of `row`, of type `kind`.
+    fn read(row: &mut Row, kind: Kind) -> StoreResult<Self> {
+        Ok(match kind {
+            Text => Self::Text(row.opt_text()?),
+            Int => Self::Int(row.opt_int()?),
+            Bytes => Self::Bytes(row.opt_bytes()?),
+        })
+    }
+
+    /// The value bound as an argument, NULLs of its column's type.
+    fn arg(&self) -> Arg<'_> {
+        match self {
+            Self::Text(v) => Arg::Text(v.as_deref()),
+            Self::Int(v) => Arg::OptInt(*v),
+            Self::Bytes(v) => Arg::Bytes(v.as_deref()),
+        }
+    }
+}
+
 /// Which end of the copy a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -464,305 +598,189 @@ enum Side {
     Target,
 }
 
-/// A pool of one connection on one database, of the backend its URL names.
+/// A transaction statement: [`Db::transaction`].
+#[derive(Debug, Clone, Copy)]
+enum TxStep {
+    /// The transaction this side needs.
+    Begin(Side),
+    Commit,
+}
+
+/// One connection to one database, of the backend its URL names. Statements go through
+/// [`Exec`]; closing it before a commit rolls back.
 enum Db {
     #[cfg(feature = "sqlite")]
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(rusqlite::Connection),
     #[cfg(feature = "postgres")]
-    Postgres(sqlx::PgPool),
+    Postgres(
+        Pooled<sqlx::Postgres>,
+        sqlx::pool::PoolConnection<sqlx::Postgres>,
+    ),
     #[cfg(feature = "mysql")]
-    MySql(sqlx::MySqlPool),
-}
-
-/// A transaction on a [`Db`].
-enum Tx {
-    #[cfg(feature = "sqlite")]
-    Sqlite(Transaction<'static, Sqlite>),
-    #[cfg(feature = "postgres")]
-    Postgres(Transaction<'static, Postgres>),
-    #[cfg(feature = "mysql")]
-    MySql(Transaction<'static, MySql>),
-}
-
-/// Runs `$body` with `$x` bound to the backend-specific value inside `$value` (a [`Db`] or a
-/// [`Tx`]), so that one body is type-checked against each backend's concrete types.
-macro_rules! each_backend {
-    ($ty:ident, $value:expr, $x:ident => $body:expr) => {
-        match $value {
-            #[cfg(feature = "sqlite")]
-            $ty::Sqlite($x) => $body,
-            #[cfg(feature = "postgres")]
-            $ty::Postgres($x) => $body,
-            #[cfg(feature = "mysql")]
-            $ty::MySql($x) => $body,
-        }
-    };
+    Mysql(Pooled<sqlx::MySql>, sqlx::pool::PoolConnection<sqlx::MySql>),
 }
 
 impl Db {
-    /// Opens a one-connection pool on `url`: read-only for a SQLite source.
+    /// Opens one connection on `url`: read-only for a SQLite source, which must exist.
     async fn open(url: &str, side: Side) -> Result<Self, CopyError> {
         let role = match side {
             Side::Source => "source",
             Side::Target => "target",
         };
         let shown = redact_url(url);
-        let fail = |e: sqlx::Error| {
-            CopyError::Store(db_err(&format!("opening the {role} database {shown}"), e))
+        let fail = |e: StoreError| {
+            CopyError::Store(e.in_op(format!("opening the {role} database {shown}")))
         };
         let scheme = url
             .split_once(':')
             .map_or("", |(scheme, _)| scheme)
             .to_ascii_lowercase();
-        let unsupported = || {
-            CopyError::Store(StoreError::other(
-                format!("opening the {role} database {shown}"),
-                "the URL names no backend this build supports (sqlite, postgres, mysql)",
-            ))
-        };
         match scheme.as_str() {
             #[cfg(feature = "sqlite")]
             "sqlite" => {
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-                    .map_err(fail)?
-                    .foreign_keys(true)
-                    .busy_timeout(WAIT)
-                    .read_only(side == Side::Source);
-                sqlx::sqlite::SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(WAIT)
-                    .connect_with(options)
-                    .await
+                use rusqlite::OpenFlags;
+                let path = crate::sqlite::parse_url(url)
+                    .and_then(|path| {
+                        path.ok_or_else(|| StoreError::other("open", "the database is in memory"))
+                    })
+                    .map_err(fail)?;
+                let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | match side {
+                        Side::Source => OpenFlags::SQLITE_OPEN_READ_ONLY,
+                        Side::Target => OpenFlags::SQLITE_OPEN_READ_WRITE,
+                    };
+                let opened = rusqlite::Connection::open_with_flags(path, flags).and_then(|conn| {
+                    conn.busy_timeout(WAIT)?;
+                    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+                    Ok(conn)
+                });
+                opened
                     .map(Self::Sqlite)
-                    .map_err(fail)
+                    .map_err(|e| fail(crate::sqlite::map_err(e)))
             }
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => {
-                let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(fail)?;
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(WAIT)
-                    .connect_with(options)
+                let pool = crate::pooled::postgres::connect(url, &one_connection())
                     .await
-                    .map(Self::Postgres)
-                    .map_err(fail)
+                    .map_err(fail)?;
+                let conn = pool.acquire().await.map_err(fail)?;
+                Ok(Self::Postgres(pool, conn))
             }
             #[cfg(feature = "mysql")]
             "mysql" | "mariadb" => {
-                let url = match url.split_once("://") {
-                    Some((_, rest)) => format!("mysql://{rest}"),
-                    None => url.to_owned(),
-                };
-                let options = sqlx::mysql::MySqlConnectOptions::from_str(&url)
-                    .map_err(fail)?
-                    .charset("utf8mb4");
-                sqlx::mysql::MySqlPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(WAIT)
-                    .connect_with(options)
+                let pool = crate::pooled::mysql::connect(url, &one_connection())
                     .await
-                    .map(Self::MySql)
-                    .map_err(fail)
+                    .map_err(fail)?;
+                let conn = pool.acquire().await.map_err(fail)?;
+                Ok(Self::Mysql(pool, conn))
             }
-            _ => Err(unsupported()),
+            _ => Err(CopyError::Store(StoreError::other(
+                format!("opening the {role} database {shown}"),
+                "the URL names no backend this build supports (sqlite, postgres, mysql)",
+            ))),
         }
     }
 
-    /// The migration versions applied to this database, in order.
-    async fn schema_versions(&self) -> Result<Vec<i64>, CopyError> {
-        const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
-        let versions = each_backend!(Db, self, pool => {
-            sqlx::query_scalar::<_, i64>(SQL).fetch_all(pool).await
-        });
-        versions.map_err(|e| {
-            CopyError::Store(db_err(
-                "reading the schema version (is this a wxlogin database?)",
-                e,
-            ))
-        })
-    }
-
-    /// Begins the transaction this side needs: a read-only snapshot on the source, a write
-    /// transaction on the target (holding SQLite's write lock from the start).
-    async fn begin(&self, side: Side) -> Result<Tx, CopyError> {
-        let op = match side {
-            Side::Source => "beginning a read on the source",
-            Side::Target => "beginning a write on the target",
+    /// Begins the transaction this side needs (a read-only snapshot on the source; a write on
+    /// the target, holding SQLite's write lock from the start), or commits it. Where the
+    /// backends really differ; the servers get these as plain text, not prepared.
+    async fn transaction(&mut self, step: TxStep) -> Result<(), CopyError> {
+        use TxStep::{Begin, Commit};
+        let op = match step {
+            Begin(Side::Source) => "beginning a read on the source",
+            Begin(Side::Target) => "beginning a write on the target",
+            Commit => "committing",
         };
-        let tx = match self {
+        let done = match self {
             #[cfg(feature = "sqlite")]
-            Self::Sqlite(pool) => pool
-                .begin_with(match side {
+            Self::Sqlite(conn) => conn
+                .execute_batch(match step {
                     // In WAL mode, a read transaction sees one snapshot from its first read.
-                    Side::Source => "BEGIN DEFERRED",
-                    Side::Target => "BEGIN IMMEDIATE",
+                    Begin(Side::Source) => "BEGIN DEFERRED",
+                    Begin(Side::Target) => "BEGIN IMMEDIATE",
+                    Commit => "COMMIT",
                 })
-                .await
-                .map(Tx::Sqlite),
+                .map_err(crate::sqlite::map_err),
             #[cfg(feature = "postgres")]
-            Self::Postgres(pool) => pool
-                .begin_with(match side {
-                    Side::Source => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                    Side::Target => "BEGIN",
-                })
-                .await
-                .map(Tx::Postgres),
+            Self::Postgres(_, conn) => sqlx::Executor::execute(
+                &mut **conn,
+                match step {
+                    Begin(Side::Source) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                    Begin(Side::Target) => "BEGIN",
+                    Commit => "COMMIT",
+                },
+            )
+            .await
+            .map(drop)
+            .map_err(<sqlx::Postgres as Server>::map_err),
             #[cfg(feature = "mysql")]
-            Self::MySql(pool) => pool
-                .begin_with(match side {
-                    Side::Source => "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
-                    Side::Target => "START TRANSACTION",
-                })
-                .await
-                .map(Tx::MySql),
+            Self::Mysql(_, conn) => sqlx::Executor::execute(
+                &mut **conn,
+                match step {
+                    Begin(Side::Source) => "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+                    Begin(Side::Target) => "START TRANSACTION",
+                    Commit => "COMMIT",
+                },
+            )
+            .await
+            .map(drop)
+            .map_err(<sqlx::MySql as Server>::map_err),
         };
-        tx.map_err(|e| CopyError::Store(db_err(op, e)))
+        done.map_err(|e| CopyError::Store(in_op(op, e)))
     }
 
-    async fn close(&self) {
-        each_backend!(Db, self, pool => pool.close().await);
+    /// Closes the connection: an open transaction rolls back.
+    async fn close(self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(conn) => drop(conn),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(pool, conn) => {
+                let _ = conn.close().await;
+                pool.close().await;
+            }
+            #[cfg(feature = "mysql")]
+            Self::Mysql(pool, conn) => {
+                let _ = conn.close().await;
+                pool.close().await;
+            }
+        }
     }
 }
 
-impl Tx {
-    /// Whether text columns must be read through `CONVERT(… USING utf8mb4)`: MySQL reports
-    /// binary-collated text as VARBINARY, which sqlx will not decode into a `String`.
-    fn converts_text(&self) -> bool {
-        #[cfg(feature = "mysql")]
-        if matches!(self, Self::MySql(_)) {
-            return true;
+impl Exec for Db {
+    fn execute<'a>(
+        &'a mut self,
+        q: &'a Query,
+        args: &'a [Arg<'a>],
+    ) -> BoxFuture<'a, StoreResult<u64>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(conn) => {
+                Box::pin(async move { crate::sqlite::SqliteExec(conn).execute(q, args).await })
+            }
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_, conn) => Exec::execute(&mut **conn, q, args),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(_, conn) => Exec::execute(&mut **conn, q, args),
         }
-        false
     }
 
-    /// The number of rows in `table`.
-    async fn count(&mut self, table: &Table) -> Result<u64, CopyError> {
-        let sql = format!("SELECT COUNT(*) FROM {}", table.name);
-        let rows = each_backend!(Tx, self, tx => {
-            sqlx::query_scalar::<_, i64>(&sql).fetch_one(&mut **tx).await
-        })
-        .map_err(|e| db_err(&format!("counting the target's {}", table.name), e))?;
-        Ok(u64::try_from(rows).unwrap_or(0))
-    }
-
-    /// The event counter's value (`event_seq.n`).
-    async fn counter(&mut self) -> Result<i64, CopyError> {
-        const SQL: &str = "SELECT n FROM event_seq WHERE id = 1";
-        let n = each_backend!(Tx, self, tx => {
-            sqlx::query_scalar::<_, i64>(SQL).fetch_one(&mut **tx).await
-        });
-        n.map_err(|e| CopyError::Store(db_err("reading the event counter", e)))
-    }
-
-    /// Sets the event counter to `n`.
-    async fn set_counter(&mut self, n: i64) -> Result<(), CopyError> {
-        let done = each_backend!(Tx, self, tx => {
-            let mut qb = QueryBuilder::new("UPDATE event_seq SET n = ");
-            qb.push_bind(n).push(" WHERE id = 1");
-            qb.build().execute(&mut **tx).await.map(drop)
-        });
-        done.map_err(|e| CopyError::Store(db_err("writing the event counter", e)))
-    }
-
-    /// Up to [`PAGE`] rows of `table` whose key comes after `after` (from the start if `None`),
-    /// in key order. `now` filters live-only tables.
-    async fn page(
-        &mut self,
-        table: &Table,
-        after: Option<&[Value]>,
-        now: i64,
-    ) -> Result<Vec<Vec<Value>>, CopyError> {
-        // Columns are qualified (`t.col`) in WHERE and ORDER BY: on MySQL an unqualified name
-        // in ORDER BY would mean the converted alias, ordered by another collation than the
-        // key comparison uses.
-        let select = table
-            .columns
-            .iter()
-            .map(|&(name, kind)| {
-                if kind == Text && self.converts_text() {
-                    format!("CONVERT(t.{name} USING utf8mb4) AS {name}")
-                } else {
-                    format!("t.{name}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let key = table.columns[..table.key]
-            .iter()
-            .map(|(name, _)| format!("t.{name}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let op = format!("reading the source's {}", table.name);
-
-        let rows = each_backend!(Tx, self, tx => {
-            let mut qb = QueryBuilder::new(format!(
-                "SELECT {select} FROM {} t WHERE 1 = 1",
-                table.name
-            ));
-            if table.live_only {
-                qb.push(" AND t.expires_at > ").push_bind(now);
+    fn fetch<'a>(
+        &'a mut self,
+        q: &'a Query,
+        args: &'a [Arg<'a>],
+    ) -> BoxFuture<'a, StoreResult<Vec<Row>>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(conn) => {
+                Box::pin(async move { crate::sqlite::SqliteExec(conn).fetch(q, args).await })
             }
-            if let Some(after) = after {
-                qb.push(format!(" AND ({key}) > ("));
-                let mut values = qb.separated(", ");
-                for value in after {
-                    match value.clone() {
-                        Value::Text(v) => values.push_bind(v),
-                        Value::Int(v) => values.push_bind(v),
-                        Value::Bytes(v) => values.push_bind(v),
-                    };
-                }
-                qb.push(")");
-            }
-            qb.push(format!(" ORDER BY {key} LIMIT {PAGE}"));
-            let rows = qb.build().fetch_all(&mut **tx).await.map_err(|e| db_err(&op, e))?;
-            rows.iter()
-                .map(|row| {
-                    table
-                        .columns
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &(_, kind))| match kind {
-                            Text => row.try_get(i).map(Value::Text),
-                            Int => row.try_get(i).map(Value::Int),
-                            Bytes => row.try_get(i).map(Value::Bytes),
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| db_err(&op, e))?
-        });
-        Ok(rows)
-    }
-
-    /// Inserts `rows` into `table` with one statement; returns how many went in.
-    async fn insert(&mut self, table: &Table, rows: &[Vec<Value>]) -> Result<u64, CopyError> {
-        let columns = table
-            .columns
-            .iter()
-            .map(|(name, _)| *name)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let op = format!("writing the target's {}", table.name);
-        let done = each_backend!(Tx, self, tx => {
-            let mut qb = QueryBuilder::new(format!("INSERT INTO {} ({columns}) ", table.name));
-            qb.push_values(rows, |mut values, row| {
-                for value in row {
-                    match value.clone() {
-                        Value::Text(v) => values.push_bind(v),
-                        Value::Int(v) => values.push_bind(v),
-                        Value::Bytes(v) => values.push_bind(v),
-                    };
-                }
-            });
-            qb.build().execute(&mut **tx).await.map(|done| done.rows_affected())
-        });
-        done.map_err(|e| CopyError::Store(db_err(&op, e)))
-    }
-
-    async fn commit(self) -> Result<(), CopyError> {
-        each_backend!(Tx, self, tx => tx.commit().await)
-            .map_err(|e| CopyError::Store(db_err("committing", e)))
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_, conn) => Exec::fetch(&mut **conn, q, args),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(_, conn) => Exec::fetch(&mut **conn, q, args),
+        }
     }
 }
 
@@ -770,18 +788,4 @@ impl Tx {
 fn is_memory(url: &str) -> bool {
     url.to_ascii_lowercase().starts_with("sqlite:")
         && (url.contains(":memory:") || url.contains("mode=memory"))
-}
-
-/// Maps a sqlx error met while doing `op`. MySQL quotes the offending value in some messages
-/// (a duplicate hash, an invalid string), which could be a phone hash or a token hash: for
-/// those only the error number is kept.
-fn db_err(op: &str, err: sqlx::Error) -> StoreError {
-    #[cfg(feature = "mysql")]
-    if let sqlx::Error::Database(db) = &err
-        && let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-        && matches!(my.number(), 1062 | 1292 | 1366 | 1406 | 1586)
-    {
-        return StoreError::other(op.to_owned(), format!("mysql error {}", my.number()));
-    }
-    errors::from_sqlx(err, |_| false).in_op(op.to_owned())
 }

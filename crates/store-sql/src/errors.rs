@@ -6,12 +6,14 @@
 //! hash, token hash or sealed value reaches a log line through here. MySQL's messages that do
 //! quote a value are reduced to their number first (`pooled::mysql`, `copy::db_err`).
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use sqlx::error::DatabaseError;
 use wxlogin_core::ports::StoreError;
 
 /// Maps `err`. `transient` tells, per backend, which database errors mean "busy or
 /// unreachable, try later" (a deadlock, too many connections, for instance). The caller adds
 /// the operation's name ([`crate::sql::in_op`]).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn from_sqlx(err: sqlx::Error, transient: fn(&dyn DatabaseError) -> bool) -> StoreError {
     let unavailable = match &err {
         sqlx::Error::PoolTimedOut
@@ -30,6 +32,7 @@ pub(crate) fn from_sqlx(err: sqlx::Error, transient: fn(&dyn DatabaseError) -> b
 }
 
 /// Maps a failed migration run.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn from_migrate(
     err: sqlx::migrate::MigrateError,
     transient: fn(&dyn DatabaseError) -> bool,

@@ -24,7 +24,8 @@ use wxlogin_core::ports::{Identity, StoreResult};
 use crate::outbox::{NewEvent, write_events};
 use crate::rows::{self, unix};
 use crate::sql::{Exec, Query, Step, args};
-use crate::store::{SqlStore, insert_user, new_user_args};
+use crate::store::SqlStore;
+use crate::users::{insert_user, new_user_args};
 
 /// Imports `users` in one unit; see [`AdminStore::import_users`].
 ///

@@ -25,7 +25,9 @@
 //!
 //! # Layout
 //! * `store`: [`SqlStore`], [`ConnectOptions`], [`Purged`]; picks the engine from the URL, and
-//!   implements every port with each query written once.
+//!   runs each port method as a read, a write or an atomic unit; [`Health`].
+//! * `users`, `sessions`, `refresh`, `keys`: [`UserStore`], [`SessionStore`], [`RefreshStore`],
+//!   [`KeyStore`] on [`SqlStore`], each query written once.
 //! * `sql`: the query layer's vocabulary: `Query` (text with `?` placeholders, and the few
 //!   per-dialect variants), `Arg`, `Row`, and `Exec`, what each engine implements.
 //! * `rows`: rows as read from any engine, to the ports' records.
@@ -67,13 +69,17 @@ pub mod copy;
 mod errors;
 mod events;
 mod import;
+mod keys;
 mod outbox;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod pooled;
+mod refresh;
 mod rows;
+mod sessions;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+mod users;
 
 pub use store::{ConnectOptions, Purged, SqlStore};

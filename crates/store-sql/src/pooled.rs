@@ -80,6 +80,11 @@ where
         }
     }
 
+    /// One connection of the pool, held by the caller (`copy-data`'s transactions).
+    pub(crate) async fn acquire(&self) -> StoreResult<sqlx::pool::PoolConnection<DB>> {
+        self.pool.acquire().await.map_err(DB::map_err)
+    }
+
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }

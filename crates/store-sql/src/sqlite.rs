@@ -24,6 +24,10 @@
 //! Migrations: sqlx's format (`migrations/sqlite/`, checksums in `_sqlx_migrations`), applied
 //! by [`migrate`] on the writer, inside its `BEGIN IMMEDIATE`: instances starting together
 //! take turns, and the second finds the migrations applied.
+//!
+//! One file over 500 lines on purpose (about 620 without its tests): the readers, the writer
+//! and the migrations are one design, described once above, and share the connection setup
+//! and the rusqlite error mapping; apart, each would need the others' private pieces.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, mpsc};
@@ -501,7 +505,7 @@ fn apply(conn: &mut Connection, migrator: &Migrator) -> StoreResult<()> {
 }
 
 /// [`Exec`] on a rusqlite connection: every call completes before it returns.
-struct SqliteExec<'c>(&'c mut Connection);
+pub(crate) struct SqliteExec<'c>(pub(crate) &'c mut Connection);
 
 impl ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -598,7 +602,7 @@ fn is_busy(err: &rusqlite::Error) -> bool {
 /// rusqlite errors to [`StoreError`]: busy, locked, I/O, full and cannot-open mean "try
 /// later" (503); the rest is a bug or a corrupt database (500). SQLite's messages name
 /// columns and constraints, never bound values.
-fn map_err(err: rusqlite::Error) -> StoreError {
+pub(crate) fn map_err(err: rusqlite::Error) -> StoreError {
     let transient = matches!(
         err.sqlite_error_code(),
         Some(

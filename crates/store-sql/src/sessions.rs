@@ -1,0 +1,220 @@
+//! [`SessionStore`] on [`SqlStore`]: session keys, sessions, tickets, and the sign-in
+//! record ([`SessionStore::record_login`]; on PostgreSQL one statement).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use wxlogin_core::crypto::HandleHash;
+use wxlogin_core::events::EventType;
+use wxlogin_core::ids::{AppId, OpenId, UnionId};
+use wxlogin_core::ports::{
+    LoginRecord, SessionKeys, SessionRecord, SessionStore, StoreError, StoreResult,
+};
+
+use crate::outbox::insert_event;
+use crate::refresh::sign_in;
+use crate::rows::{self, unix};
+use crate::sql::{Exec, Query, Step, args};
+use crate::store::SqlStore;
+
+/// A new current session_key for (appid, openid); the old one becomes `previous`. One
+/// statement, so concurrent rotations serialise on the row. SQLite and PostgreSQL evaluate
+/// every SET expression against the old row; MySQL assigns left to right, each seeing the
+/// ones before, so there `previous_sealed` comes first, while `current_sealed` is still old.
+static ROTATE_KEY: Query = Query::new(
+    "INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
+     VALUES (?, ?, ?, NULL, ?)
+     ON CONFLICT (appid, openid) DO UPDATE SET
+         previous_sealed = session_keys.current_sealed,
+         current_sealed = excluded.current_sealed,
+         rotated_at = excluded.rotated_at",
+)
+.mysql(
+    "INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
+     VALUES (?, ?, ?, NULL, ?)
+     ON DUPLICATE KEY UPDATE
+         previous_sealed = current_sealed,
+         current_sealed = VALUES(current_sealed),
+         rotated_at = VALUES(rotated_at)",
+);
+
+async fn rotate_key(
+    db: &mut dyn Exec,
+    appid: &AppId,
+    openid: &OpenId,
+    sealed_key: &[u8],
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    let args = args![appid.as_str(), openid.as_str(), sealed_key, unix(now)];
+    db.execute(&ROTATE_KEY, &args).await?;
+    Ok(())
+}
+
+async fn insert_session(db: &mut dyn Exec, session: &SessionRecord) -> StoreResult<()> {
+    static INSERT: Query = Query::new(
+        "INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    let id = &session.identity;
+    let args = args![
+        session.hash.0.as_slice(),
+        id.appid.as_str(),
+        id.openid.as_str(),
+        id.unionid.as_ref().map(UnionId::as_str),
+        unix(session.created_at),
+        unix(session.expires_at),
+    ];
+    db.execute(&INSERT, &args).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn record_login(&self, login: &LoginRecord) -> StoreResult<()> {
+        let login = login.clone();
+        let announce = login.announce && login.sign_in.is_some();
+        if self.is_postgres() && login.session.is_some() && !announce {
+            // One statement, so one round trip and no BEGIN/COMMIT.
+            return self
+                .write("record_login", move |db| {
+                    Box::pin(async move { pg_record_login(db, &login).await })
+                })
+                .await;
+        }
+        // One unit: one commit per login. The session_keys row is written first, as every
+        // login writes it: concurrent logins of one identity queue on it in the same order;
+        // then the user's row (`sign_in`), then new rows, and the event last.
+        self.atomic("record_login", move |db| {
+            Box::pin(async move {
+                let id = &login.identity;
+                rotate_key(db, &id.appid, &id.openid, &login.sealed_key, login.at).await?;
+                if let Some(session) = &login.session {
+                    insert_session(db, session).await?;
+                }
+                if let Some((family, first)) = &login.sign_in {
+                    sign_in(db, family, first, login.at).await?;
+                    if announce {
+                        let (kind, user) = (EventType::UserSignedIn, &family.user_id);
+                        insert_event(db, kind, user, Some(id), None, login.at).await?;
+                    }
+                }
+                Ok(Step::Keep(()))
+            })
+        })
+        .await
+    }
+
+    async fn live_session(
+        &self,
+        hash: &HandleHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<SessionRecord>> {
+        static Q: Query = Query::new(
+            "SELECT hash, appid, openid, unionid, created_at, expires_at
+             FROM sessions WHERE hash = ? AND expires_at > ?",
+        );
+        let hash = *hash;
+        self.read("live_session", move |db| {
+            Box::pin(async move {
+                db.fetch_optional(&Q, &args![hash.0.as_slice(), unix(now)])
+                    .await?
+                    .map(|mut row| rows::session(&mut row))
+                    .transpose()
+            })
+        })
+        .await
+    }
+
+    async fn session_keys(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+    ) -> StoreResult<Option<SessionKeys>> {
+        static Q: Query = Query::new(
+            "SELECT current_sealed, previous_sealed, rotated_at
+             FROM session_keys WHERE appid = ? AND openid = ?",
+        );
+        let (appid, openid) = (appid.clone(), openid.clone());
+        self.read("session_keys", move |db| {
+            Box::pin(async move {
+                db.fetch_optional(&Q, &args![appid.as_str(), openid.as_str()])
+                    .await?
+                    .map(|mut row| rows::session_keys(&mut row))
+                    .transpose()
+            })
+        })
+        .await
+    }
+}
+
+/// [`SessionStore::record_login`] with a session, on PostgreSQL: one statement. The rows of
+/// the data-modifying CTEs are checked (foreign keys included) at the end of the statement,
+/// so the first token may name the family inserted beside it.
+async fn pg_record_login(db: &mut dyn Exec, login: &LoginRecord) -> StoreResult<()> {
+    macro_rules! key_and_session {
+        () => {
+            "WITH k AS (
+                 INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
+                 VALUES (?, ?, ?, NULL, ?)
+                 ON CONFLICT (appid, openid) DO UPDATE SET
+                     previous_sealed = session_keys.current_sealed,
+                     current_sealed = excluded.current_sealed,
+                     rotated_at = excluded.rotated_at
+                 RETURNING 1
+             ), s AS (
+                 INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 RETURNING 1
+             )"
+        };
+    }
+    static LOGIN: Query = Query::new(concat!(
+        key_and_session!(),
+        " SELECT (SELECT count(*) FROM k) + (SELECT count(*) FROM s)"
+    ));
+    static SIGN_IN: Query = Query::new(concat!(
+        key_and_session!(),
+        ", f AS (
+             INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES (?, ?, ?, ?)
+         ), u AS (
+             UPDATE users SET last_login_at = ? WHERE id = ?
+         )
+         INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at)
+         VALUES (?, ?, ?, ?)"
+    ));
+    let (id, key) = (&login.identity, login.sealed_key.as_slice());
+    let Some(session) = &login.session else {
+        return Err(StoreError::other("", "a login without a session"));
+    };
+    let unionid = session.identity.unionid.as_ref().map(UnionId::as_str);
+    let head = args![
+        id.appid.as_str(),
+        id.openid.as_str(),
+        key,
+        unix(login.at),
+        session.hash.0.as_slice(),
+        session.identity.appid.as_str(),
+        session.identity.openid.as_str(),
+        unionid,
+        unix(session.created_at),
+        unix(session.expires_at),
+    ];
+    match &login.sign_in {
+        None => db.fetch(&LOGIN, &head).await.map(drop),
+        Some((family, first)) => {
+            let mut all = head.to_vec();
+            all.extend(args![
+                family.id.as_str(),
+                family.user_id.as_str(),
+                family.appid.as_str(),
+                unix(family.created_at),
+                unix(login.at),
+                family.user_id.as_str(),
+                first.hash.0.as_slice(),
+                family.id.as_str(),
+                unix(first.created_at),
+                unix(first.expires_at),
+            ]);
+            db.execute(&SIGN_IN, &all).await.map(drop)
+        }
+    }
+}
