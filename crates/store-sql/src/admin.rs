@@ -5,7 +5,7 @@
 //! so that two operators' changes to one user take turns, and read the `external_id` the
 //! events carry there.
 //!
-//! Over 500 lines on purpose: this is the one `impl AdminStore`, and a trait's impl cannot be
+//! Long file: over 500 lines on purpose: this is the one `impl AdminStore`, and a trait's impl cannot be
 //! split across files; the parts that stand on their own are already beside it (`activity`,
 //! `import`, `account`), and what is left is user changes under the one locking rule above.
 

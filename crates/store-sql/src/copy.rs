@@ -31,7 +31,7 @@
 //! statements are composed per table (and per page length: the full one and the last), a
 //! bounded set kept for the life of the process (`sql::composed`).
 //!
-//! Over 500 lines on purpose: about 180 of them are the table list (`TABLES`), the data the
+//! Long file: over 500 lines on purpose: about 180 of them are the table list (`TABLES`), the data the
 //! copy walks, and the rest is one procedure with its error type; apart, neither reads alone.
 
 use std::fmt;

@@ -25,7 +25,7 @@
 //! by [`migrate`] on the writer, inside its `BEGIN IMMEDIATE`: instances starting together
 //! take turns, and the second finds the migrations applied.
 //!
-//! One file over 500 lines on purpose (about 620 without its tests): the readers, the writer
+//! Long file: over 500 lines on purpose (about 620 without its tests): the readers, the writer
 //! and the migrations are one design, described once above, and share the connection setup
 //! and the rusqlite error mapping; apart, each would need the others' private pieces.
 

@@ -4,6 +4,9 @@
 //! The target is SQLite always, and PostgreSQL and MySQL (or MariaDB) when
 //! `WXLOGIN_TEST_POSTGRES_URL` / `WXLOGIN_TEST_MYSQL_URL` name a server; otherwise a visible
 //! NOTICE says they were not tested.
+//!
+//! Long file: one fixture deployment, copied to each target and read back table by table;
+//! the checks are the contract of `copy-data` and read best in one place.
 
 // Test code: a panic is how a test fails.
 #![allow(clippy::unwrap_used)]
