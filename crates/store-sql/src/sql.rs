@@ -20,8 +20,13 @@ use crate::errors::corrupt;
 /// A boxed, sendable future borrowing for `'a`.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The SQL dialects, where they really differ.
+/// The SQL dialects, where they really differ. A build with some backends left out never
+/// constructs the others' variants; the queries still name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 pub(crate) enum Dialect {
     /// SQLite 3.35+ (rusqlite, bundled).
     Sqlite,
@@ -97,7 +102,8 @@ impl Query {
         self
     }
 
-    /// The unique keys whose duplicates are no-ops in `dialect`.
+    /// The unique keys whose duplicates are no-ops in `dialect` (the pooled engine's question).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     pub(crate) fn duplicate_is_noop(&self, dialect: Dialect) -> impl Iterator<Item = &'static str> {
         let mysql_only = match dialect {
             Dialect::Mysql => self.mysql_duplicate_is_noop,
@@ -227,7 +233,9 @@ pub(crate) enum Val {
     Null,
     /// Any integer type.
     Int(i64),
-    /// Text.
+    /// Text (MySQL sends its binary-collated text as bytes: a MySQL-only build never reads
+    /// this variant).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     Text(String),
     /// Bytes; also MySQL's binary-collated text, which its protocol reports as binary.
     Bytes(Vec<u8>),
