@@ -8,36 +8,13 @@
 
 #[path = "api/helpers.rs"]
 mod helpers;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
 use helpers::{PHONE, Res, TestApp};
+use log_capture::Capture;
 use serde_json::Value;
-use tracing_subscriber::fmt::MakeWriter;
 use wxlogin_wechat_sim::{Api, Fault, Transport};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for CaptureWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = CaptureWriter;
-    fn make_writer(&'a self) -> CaptureWriter {
-        CaptureWriter(self.0.clone())
-    }
-}
 
 impl Capture {
     /// Every log line (JSON) emitted in the span of the request that answered `res`, but the
