@@ -91,16 +91,11 @@ impl AdminService {
     /// Makes an event's dead deliveries pending again.
     pub async fn redeliver(&self, who: &AdminPrincipal, id: &str) -> Result<EventView, AuthError> {
         who.require(Scope::EventsRead)?;
-        let id =
+        let parsed =
             EventId::parse(id).map_err(|_| AuthError::InvalidRequest("no such event".into()))?;
-        self.ports.events.redeliver(&id, self.now()).await?;
-        let event = self
-            .ports
-            .events
-            .event(&id)
-            .await?
-            .ok_or_else(|| AuthError::InvalidRequest("no such event".into()))?;
-        event_view(event, who.has(Scope::UsersPii))
+        self.ports.events.redeliver(&parsed, self.now()).await?;
+        // The event as it now reads, as `GET /admin/v1/events/{id}` shows it.
+        self.event(who, id).await
     }
 }
 
