@@ -39,7 +39,7 @@ pub use avatars::AvatarStorage;
 pub use file::{
     AdminSection, AppSection, AvatarsSection, DatabaseSection, EventsSection, HooksSection,
     HttpSection, RateLimitsSection, RawConfig, RedisSection, RegistrationSection, SecretsSection,
-    SessionsSection, TokensSection, WeChatSection, WebhookSection,
+    SessionsSection, SqliteSynchronous, TokensSection, WeChatSection, WebhookSection,
 };
 pub use integrations::Integrations;
 pub use secrets::{DatabaseUrl, EndpointUrl, Secret};

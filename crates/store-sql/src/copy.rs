@@ -387,6 +387,7 @@ fn one_connection() -> ConnectOptions {
         max_connections: 1,
         acquire_timeout: WAIT,
         busy_timeout: WAIT,
+        ..ConnectOptions::default()
     }
 }
 

@@ -82,4 +82,4 @@ mod sqlite;
 mod store;
 mod users;
 
-pub use store::{ConnectOptions, Purged, SqlStore};
+pub use store::{ConnectOptions, Purged, SqlStore, Synchronous};

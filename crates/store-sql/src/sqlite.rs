@@ -41,7 +41,7 @@ use tokio::sync::oneshot;
 use wxlogin_core::ports::{StoreError, StoreResult};
 
 use crate::sql::{Arg, BoxFuture, Dialect, Exec, Query, Row, Step, Val, in_op};
-use crate::store::ConnectOptions;
+use crate::store::{ConnectOptions, Synchronous};
 
 /// `migrations/sqlite/`, embedded at compile time.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -285,7 +285,7 @@ impl SqliteEngine {
         let writer = match &path {
             None => {
                 let conn = Connection::open_in_memory().map_err(map_err)?;
-                setup(&conn, opts.busy_timeout)?;
+                setup(&conn, opts)?;
                 conn
             }
             Some(path) => {
@@ -294,7 +294,7 @@ impl SqliteEngine {
                     StoreError::unavailable(op, e)
                 })?;
                 let conn = Connection::open(path).map_err(map_err)?;
-                setup(&conn, opts.busy_timeout)?;
+                setup(&conn, opts)?;
                 ensure_wal(conn, opts.busy_timeout).await?
             }
         };
@@ -398,13 +398,17 @@ impl Drop for SqliteEngine {
 /// journal, a temporary file by default; in memory it costs no system call (the login
 /// profile showed `subjournalPageIfRequired` writing to it at 6 % of the server's CPU). The
 /// journal holds at most one unit's pages, and it is only needed while the process lives.
-fn setup(conn: &Connection, busy_timeout: Duration) -> StoreResult<()> {
-    conn.busy_timeout(busy_timeout).map_err(map_err)?;
+fn setup(conn: &Connection, opts: &ConnectOptions) -> StoreResult<()> {
+    conn.busy_timeout(opts.busy_timeout).map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA case_sensitive_like = ON;
-         PRAGMA temp_store = MEMORY",
-    )
+    let synchronous = match opts.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};
+         PRAGMA case_sensitive_like = ON; PRAGMA temp_store = MEMORY",
+    ))
     .map_err(map_err)
 }
 
@@ -686,6 +690,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(applied, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn the_writer_commits_at_the_configured_synchronous_level() {
+        use crate::sql::Step;
+        use crate::store::Synchronous;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("wx.db").display());
+        static LEVEL: Query = Query::new("PRAGMA synchronous");
+        // SQLite's numbers: NORMAL is 1, FULL is 2.
+        for (synchronous, number) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
+            let opts = ConnectOptions {
+                synchronous,
+                ..ConnectOptions::default()
+            };
+            let engine = SqliteEngine::connect(&url, &opts).await.unwrap();
+            let level = engine
+                .atomic("test", |db| {
+                    Box::pin(async move { Ok(Step::Keep(db.fetch_one(&LEVEL, &[]).await?.int()?)) })
+                })
+                .await
+                .unwrap();
+            assert_eq!(level, number, "{synchronous:?}");
+            engine.close().await;
+        }
     }
 
     #[test]

@@ -39,6 +39,24 @@ pub struct ConnectOptions {
     /// SQLite: how long a statement waits for another process's write lock before failing
     /// with [`StoreError::Unavailable`].
     pub busy_timeout: Duration,
+    /// SQLite: when a commit counts as done (see [`Synchronous`]).
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` level in WAL mode: what an acknowledged write survives.
+///
+/// Both survive the process being killed (`kill -9`, the OOM killer): a commit is in the
+/// WAL file, in the operating system's cache, before the writer answers. They differ on a
+/// crash of the machine or a power loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every group commit is fsynced before anyone in it is answered: acknowledged writes
+    /// also survive a power loss. The default.
+    #[default]
+    Full,
+    /// The WAL is fsynced at checkpoints only: on a power loss or kernel crash the last
+    /// commits (up to the last checkpoint) can be lost; the file is never corrupted.
+    Normal,
 }
 
 impl Default for ConnectOptions {
@@ -47,6 +65,7 @@ impl Default for ConnectOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            synchronous: Synchronous::Full,
         }
     }
 }
@@ -201,6 +220,10 @@ impl SqlStore {
 
     pub(crate) fn is_postgres(&self) -> bool {
         self.backend_name() == "postgres"
+    }
+
+    pub(crate) fn is_sqlite(&self) -> bool {
+        self.backend_name() == "sqlite"
     }
 
     /// Runs a read.

@@ -140,6 +140,20 @@ pub struct DatabaseSection {
     /// How long a request waits for a connection (or for the database to come back) before
     /// it is answered 503 `unavailable`, milliseconds.
     pub acquire_timeout_ms: u64,
+    /// SQLite only: `"full"` (an acknowledged write survives a power loss) or `"normal"`
+    /// (it survives the process being killed, not a crash of the machine).
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `database.sqlite_synchronous`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Every commit fsynced before it is acknowledged.
+    #[default]
+    Full,
+    /// The WAL fsynced at checkpoints only.
+    Normal,
 }
 
 impl Default for DatabaseSection {
@@ -149,6 +163,7 @@ impl Default for DatabaseSection {
             url_file: None,
             max_connections: 8,
             acquire_timeout_ms: 5000,
+            sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
 }

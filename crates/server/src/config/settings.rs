@@ -17,7 +17,7 @@ use wxlogin_core::secret::AppSecret;
 use wxlogin_core::service::AuthSettings;
 
 use super::avatars::{self, AvatarStorage};
-use super::file::{AppSection, RateLimitsSection, RawConfig};
+use super::file::{AppSection, RateLimitsSection, RawConfig, SqliteSynchronous};
 use super::integrations::{self, Integrations};
 use super::secrets::{DatabaseUrl, SecretReader};
 use super::{ConfigError, invalid};
@@ -90,6 +90,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a query waits for a connection.
     pub acquire_timeout: Duration,
+    /// SQLite's durability level.
+    pub sqlite_synchronous: wxlogin_store_sql::Synchronous,
 }
 
 /// `[redis]`, converted.
@@ -286,6 +288,10 @@ impl Settings {
                 url: DatabaseUrl::new(db),
                 max_connections: raw.database.max_connections.max(1),
                 acquire_timeout: Duration::from_millis(raw.database.acquire_timeout_ms.max(1)),
+                sqlite_synchronous: match raw.database.sqlite_synchronous {
+                    SqliteSynchronous::Full => wxlogin_store_sql::Synchronous::Full,
+                    SqliteSynchronous::Normal => wxlogin_store_sql::Synchronous::Normal,
+                },
             },
             redis: redis.map(|url| RedisSettings {
                 url: DatabaseUrl::new(url.expose_secret()),

@@ -33,6 +33,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>, StartupErr
     let opts = ConnectOptions {
         max_connections: settings.database.max_connections,
         acquire_timeout: settings.database.acquire_timeout,
+        synchronous: settings.database.sqlite_synchronous,
         ..ConnectOptions::default()
     };
     let store = SqlStore::connect(settings.database.url.expose_secret(), opts).await?;

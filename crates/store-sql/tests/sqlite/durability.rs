@@ -5,7 +5,8 @@
 //! [`CHILD_DB`] set): the child logs in and registers from many tasks at once and prints one
 //! line per acknowledged unit; the parent reads lines until enough have come (readiness, no
 //! sleeping), kills the child with SIGKILL mid-stream, reads what was printed before the kill,
-//! reopens the file and looks every acknowledged unit up.
+//! reopens the file and looks every acknowledged unit up. Both `synchronous` levels are
+//! tested: they differ on a crash of the machine, not of the process.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -15,7 +16,7 @@ use wxlogin_core::ids::UserId;
 use wxlogin_core::ports::{
     LoginRecord, NewUser, RegisterOutcome, SessionRecord, SessionStore, UserRecord, UserStore,
 };
-use wxlogin_store_sql::{ConnectOptions, SqlStore};
+use wxlogin_store_sql::{ConnectOptions, SqlStore, Synchronous};
 
 use crate::support::{FileDb, at, identity, ticket};
 
@@ -28,19 +29,32 @@ const BEFORE_KILL: usize = 400;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_logins_and_registrations_survive_sigkill() {
+    survive_sigkill(
+        "durability::acknowledged_logins_and_registrations_survive_sigkill",
+        Synchronous::Full,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_synchronous_normal_they_survive_sigkill_too() {
+    survive_sigkill(
+        "durability::with_synchronous_normal_they_survive_sigkill_too",
+        Synchronous::Normal,
+    )
+    .await;
+}
+
+/// The parent (or, with [`CHILD_DB`] set, the child) of the test named `test`.
+async fn survive_sigkill(test: &str, synchronous: Synchronous) {
     if let Ok(url) = std::env::var(CHILD_DB) {
-        return child(&url).await;
+        return child(&url, synchronous).await;
     }
     let db = FileDb::new();
     db.open(1).await.close().await; // create and migrate
 
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "durability::acknowledged_logins_and_registrations_survive_sigkill",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD_DB, &db.url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -63,12 +77,12 @@ async fn acknowledged_logins_and_registrations_survive_sigkill() {
         match ack {
             Ack::Login(hash) => {
                 logins += 1;
-                let session = store.live_session(hash, at(1)).await.unwrap();
+                let session = store.live_session(hash, at(1)).await.expect("read");
                 assert!(session.is_some(), "an acknowledged login was lost");
             }
             Ack::User(id) => {
                 users += 1;
-                let user = store.user(id).await.unwrap();
+                let user = store.user(id).await.expect("read");
                 assert!(user.is_some(), "an acknowledged registration was lost");
             }
         }
@@ -93,12 +107,12 @@ impl Ack {
 }
 
 /// The child: writes until it is killed.
-async fn child(url: &str) {
-    let store = std::sync::Arc::new(
-        SqlStore::connect(url, ConnectOptions::default())
-            .await
-            .expect("connect"),
-    );
+async fn child(url: &str, synchronous: Synchronous) {
+    let opts = ConnectOptions {
+        synchronous,
+        ..ConnectOptions::default()
+    };
+    let store = std::sync::Arc::new(SqlStore::connect(url, opts).await.expect("connect"));
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..WRITERS {
         let store = store.clone();
