@@ -13,7 +13,7 @@ use wxlogin_core::ports::{
 use crate::outbox::insert_event;
 use crate::refresh::sign_in;
 use crate::rows::{self, unix};
-use crate::sql::{Exec, Query, Step, args};
+use crate::sql::{Arg, Exec, Query, Step, args};
 use crate::store::SqlStore;
 
 /// A new current session_key for (appid, openid); the old one becomes `previous`. One
@@ -72,11 +72,13 @@ impl SessionStore for SqlStore {
     async fn record_login(&self, login: &LoginRecord) -> StoreResult<()> {
         let login = login.clone();
         let announce = login.announce && login.sign_in.is_some();
-        if self.is_postgres() && login.session.is_some() && !announce {
-            // One statement, so one round trip and no BEGIN/COMMIT.
+        if !self.is_sqlite() && login.session.is_some() && !announce {
+            // One round trip and no BEGIN/COMMIT: one statement on PostgreSQL, one CALL on
+            // MySQL. (SQLite's writer commits in groups, where more statements cost no trip.)
+            let postgres = self.is_postgres();
             return self
                 .write("record_login", move |db| {
-                    Box::pin(async move { pg_record_login(db, &login).await })
+                    Box::pin(async move { record_login_in_one_trip(db, &login, postgres).await })
                 })
                 .await;
         }
@@ -146,10 +148,18 @@ impl SessionStore for SqlStore {
     }
 }
 
-/// [`SessionStore::record_login`] with a session, on PostgreSQL: one statement. The rows of
-/// the data-modifying CTEs are checked (foreign keys included) at the end of the statement,
-/// so the first token may name the family inserted beside it.
-async fn pg_record_login(db: &mut dyn Exec, login: &LoginRecord) -> StoreResult<()> {
+/// [`SessionStore::record_login`] with a session, in one round trip.
+///
+/// PostgreSQL: one statement. The rows of the data-modifying CTEs are checked (foreign keys
+/// included) at the end of the statement, so the first token may name the family inserted
+/// beside it. MySQL has no data-modifying CTEs: the same writes, in the same order, are the
+/// procedure `wxlogin_record_login` (`migrations/mysql/0003_record_login.sql`), one
+/// transaction that rolls back and re-raises on any error.
+async fn record_login_in_one_trip(
+    db: &mut dyn Exec,
+    login: &LoginRecord,
+    postgres: bool,
+) -> StoreResult<()> {
     macro_rules! key_and_session {
         () => {
             "WITH k AS (
@@ -198,6 +208,9 @@ async fn pg_record_login(db: &mut dyn Exec, login: &LoginRecord) -> StoreResult<
         unix(session.created_at),
         unix(session.expires_at),
     ];
+    if !postgres {
+        return mysql_record_login(db, login, &head).await;
+    }
     match &login.sign_in {
         None => db.fetch(&LOGIN, &head).await.map(drop),
         Some((family, first)) => {
@@ -217,4 +230,29 @@ async fn pg_record_login(db: &mut dyn Exec, login: &LoginRecord) -> StoreResult<
             db.execute(&SIGN_IN, &all).await.map(drop)
         }
     }
+}
+
+/// The MySQL half of [`record_login_in_one_trip`]: `head` is the session_key's and the
+/// session's arguments, as PostgreSQL's statement takes them; the sign-in's follow, NULL for
+/// a login without one.
+async fn mysql_record_login(
+    db: &mut dyn Exec,
+    login: &LoginRecord,
+    head: &[Arg<'_>],
+) -> StoreResult<()> {
+    static CALL: Query =
+        Query::new("CALL wxlogin_record_login(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    let mut all = head.to_vec();
+    let family = login.sign_in.as_ref().map(|(family, _)| family);
+    let first = login.sign_in.as_ref().map(|(_, first)| first);
+    all.extend(args![
+        family.map(|f| f.id.as_str()),
+        family.map(|f| f.user_id.as_str()),
+        family.map(|f| f.appid.as_str()),
+        family.map(|f| unix(f.created_at)),
+        first.map(|t| t.hash.0.as_slice()),
+        first.map(|t| unix(t.created_at)),
+        first.map(|t| unix(t.expires_at)),
+    ]);
+    db.execute(&CALL, &all).await.map(drop)
 }
