@@ -11,7 +11,7 @@ use crate::error::AuthError;
 use crate::ids::{FamilyId, UserId};
 use crate::jwt::Claims;
 use crate::phone::Phone;
-use crate::ports::{LimitKind, NewUser, RefreshRecord, RegisterOutcome, RotateOutcome, UserRecord};
+use crate::ports::{LimitKind, RefreshRecord, RegisterOutcome, RotateOutcome};
 use crate::views::{IdentityView, MeUserView, MeView, RefreshView, SignedInView};
 
 /// What a new user may set at registration.
@@ -94,23 +94,8 @@ impl AuthService {
         let phone = Phone::from_storage_text(&phone_text)?;
         self.limit(LimitKind::Phone, &self.phone_bucket(&phone))
             .await?;
-        let id = UserId::generate();
-        let user = UserRecord {
-            phone_sealed: self
-                .sealer
-                .seal(&format!("phone:{id}"), phone.storage_text().as_bytes()),
-            id,
-            nickname: profile.nickname,
-            avatar_url: profile.avatar_url,
-            created_at: now,
-            external_id: None,
-            disabled: false,
-            last_login_at: Some(now),
-        };
-        let new_user = NewUser {
-            user,
-            phone_hash: self.phone_index.hash(&phone.phone_number),
-        };
+        let mut new_user = self.new_user(&phone, profile, None, now);
+        new_user.user.last_login_at = Some(now);
         match self
             .ports
             .users

@@ -10,9 +10,9 @@ use super::admin::ImportRow;
 use super::admin_views::{ImportRejectionView, ImportView};
 use crate::admin::{AdminStore, ImportOutcome, ImportUser};
 use crate::error::AuthError;
-use crate::ids::{AppId, ExternalId, OpenId, UnionId, UserId};
+use crate::ids::{AppId, ExternalId, OpenId, UnionId};
 use crate::phone::Phone;
-use crate::ports::{Identity, NewUser, UserRecord};
+use crate::ports::Identity;
 
 /// Checks, seals and imports users: what `POST /admin/v1/users/import` and
 /// `wxlogin import-users` share.
@@ -109,24 +109,15 @@ impl Importer {
                     .map_err(|_| "unionid is malformed".to_owned())?,
             });
         }
-        let id = UserId::generate();
-        let user = UserRecord {
-            phone_sealed: self
-                .sealer
-                .seal(&format!("phone:{id}"), phone.storage_text().as_bytes()),
-            id,
-            nickname: profile.nickname,
-            avatar_url: profile.avatar_url,
-            created_at: now,
-            external_id,
-            disabled: false,
-            last_login_at: None,
-        };
         Ok(ImportUser {
-            user: NewUser {
-                user,
-                phone_hash: self.phone_index.hash(&phone.phone_number),
-            },
+            user: super::new_user(
+                &self.sealer,
+                &self.phone_index,
+                &phone,
+                profile,
+                external_id,
+                now,
+            ),
             identities,
         })
     }

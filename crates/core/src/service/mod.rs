@@ -28,8 +28,9 @@ use crate::jwt::{Claims, KeyRing};
 use crate::outcome::OutcomeCache;
 use crate::phone::Phone;
 use crate::ports::{
-    AttemptCounter, FamilyRecord, Identity, LimitKind, OutcomeStore, RateLimiter, RateLimits,
-    RefreshRecord, RefreshStore, RevocationList, SessionStore, UserLookup, UserRecord, UserStore,
+    AttemptCounter, FamilyRecord, Identity, LimitKind, NewUser, OutcomeStore, RateLimiter,
+    RateLimits, RefreshRecord, RefreshStore, RevocationList, SessionStore, UserLookup, UserRecord,
+    UserStore,
 };
 use crate::views::{LoginView, PhoneView, TokensView, UserView};
 use crate::wechat::WeChatApi;
@@ -338,6 +339,24 @@ impl AuthService {
         })
     }
 
+    /// A new user's row: see [`new_user`].
+    fn new_user(
+        &self,
+        phone: &Phone,
+        profile: Profile,
+        external_id: Option<ExternalId>,
+        now: OffsetDateTime,
+    ) -> NewUser {
+        new_user(
+            &self.sealer,
+            &self.phone_index,
+            phone,
+            profile,
+            external_id,
+            now,
+        )
+    }
+
     fn open_user_phone(&self, user: &UserRecord) -> Result<Phone, AuthError> {
         let text = self
             .sealer
@@ -459,3 +478,31 @@ impl AuthService {
 pub(crate) type PhoneResult = Result<PhoneView, AuthError>;
 /// See [`PhoneResult`].
 pub(crate) type LoginResult = Result<LoginView, AuthError>;
+
+/// A new user's row with `profile` and `external_id`, created `now`: the phone sealed under
+/// the new id (what `AuthService::open_user_phone` opens) and its keyed hash. Every path that
+/// creates a user (registration, the lookup hook, import) builds it here.
+fn new_user(
+    sealer: &Sealer,
+    phone_index: &PhoneIndex,
+    phone: &Phone,
+    profile: Profile,
+    external_id: Option<ExternalId>,
+    now: OffsetDateTime,
+) -> NewUser {
+    let id = UserId::generate();
+    let phone_sealed = sealer.seal(&format!("phone:{id}"), phone.storage_text().as_bytes());
+    NewUser {
+        user: UserRecord {
+            id,
+            phone_sealed,
+            nickname: profile.nickname,
+            avatar_url: profile.avatar_url,
+            created_at: now,
+            external_id,
+            disabled: false,
+            last_login_at: None,
+        },
+        phone_hash: phone_index.hash(&phone.phone_number),
+    }
+}

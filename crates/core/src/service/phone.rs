@@ -9,11 +9,10 @@ use crate::counters;
 use crate::crypto::{Handle, HandleHash, sha256};
 use crate::error::AuthError;
 use crate::events::UserSource;
-use crate::ids::{AppId, UserId};
+use crate::ids::AppId;
 use crate::phone::Phone;
 use crate::ports::{
-    Identity, LimitKind, LookupAnswer, LookupRequest, NewUser, SessionRecord, TicketRecord,
-    UserRecord,
+    Identity, LimitKind, LookupAnswer, LookupRequest, SessionRecord, TicketRecord, UserRecord,
 };
 use crate::secret::PhoneCode;
 use crate::service::Profile;
@@ -400,20 +399,11 @@ impl AuthService {
             .is_ok()
         });
         let now = self.now();
-        let id = UserId::generate();
-        let user = UserRecord {
-            phone_sealed: self
-                .sealer
-                .seal(&format!("phone:{id}"), phone.storage_text().as_bytes()),
-            id,
+        let profile = Profile {
             nickname,
             avatar_url,
-            created_at: now,
-            external_id: Some(external_id),
-            disabled: false,
-            last_login_at: None,
         };
-        let new_user = NewUser { user, phone_hash };
+        let new_user = self.new_user(phone, profile, Some(external_id), now);
         match self
             .ports
             .accounts
