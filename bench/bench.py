@@ -138,6 +138,44 @@ def thread_ticks(pid: int) -> dict[str, int]:
     return out
 
 
+def machine_ticks() -> list[int]:
+    """The whole machine's CPU ticks from /proc/stat: user, nice, system, idle, iowait, irq,
+    softirq, steal."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return [0] * 8
+
+
+def machine_split(before: list[int], after: list[int]) -> dict[str, float]:
+    """Percent of the machine's CPU time in each state between two `machine_ticks`: what
+    the processes' own CPU columns leave out (the kernel's I/O and network work in its own
+    threads and interrupts, steal by the hypervisor)."""
+    d = [b - a for a, b in zip(before, after)]
+    total = sum(d) or 1
+    names = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
+    return {n: round(100 * v / total, 1) for n, v in zip(names, d)}
+
+
+def thread_waits(pid: int) -> dict[str, int]:
+    """Nanoseconds each thread name of `pid` spent runnable but waiting for a CPU
+    (`/proc/<pid>/task/<tid>/schedstat`, second field): with the CPU columns, it tells a
+    thread starved of CPU from one blocked on something else (a queue, a lock, the disk)."""
+    out: dict[str, int] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            name = (task / "comm").read_text().strip()
+            waited = int((task / "schedstat").read_text().split()[1])
+            out[name] = out.get(name, 0) + waited
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 def reset_peak(pid: int) -> bool:
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
@@ -189,6 +227,8 @@ class Bench:
             "[admin]", 'host = "127.0.0.1"', f"port = {self.admin_port}",
             "[database]", f'url = "{db}"',
         ]
+        if a.sqlite_synchronous:
+            cfg.append(f'sqlite_synchronous = "{a.sqlite_synchronous}"')
         if a.redis_url:
             cfg += ["[redis]", f'url = "{a.redis_url}"']
         cfg += [
@@ -387,7 +427,7 @@ class Bench:
         sampler = RssSampler(pid)
         sampler.start()
         c0 = (cpu_ticks(server.pid), cpu_ticks(self.sim.pid), time.monotonic())
-        t0 = thread_ticks(server.pid)
+        t0, w0, m0 = thread_ticks(server.pid), thread_waits(server.pid), machine_ticks()
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         log(f"{name}: {' '.join(cmd)}  (load average {' '.join(load)})")
         perf = None
@@ -403,7 +443,7 @@ class Bench:
         c1 = (cpu_ticks(server.pid), cpu_ticks(self.sim.pid), time.monotonic())
         # wrk is the only child reaped during the run (perf is still recording).
         kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t1 = thread_ticks(server.pid)
+        t1, w1, m1 = thread_ticks(server.pid), thread_waits(server.pid), machine_ticks()
         sampler.stop.set()
         sampler.join()
         if perf:
@@ -437,6 +477,10 @@ class Bench:
                               - (kids0.ru_utime + kids0.ru_stime)) / wall,
             "server_threads": {name: round(100 * (t1.get(name, 0) - t0.get(name, 0)) / hz / wall, 1)
                                for name in t1 if t1.get(name, 0) > t0.get(name, 0)},
+            # Percent of the run each thread name spent runnable, waiting for a CPU.
+            "machine": machine_split(m0, m1),
+            "server_thread_waits": {name: round(100 * (w1[name] - w0.get(name, 0)) / 1e9 / wall, 1)
+                                    for name in w1 if w1[name] > w0.get(name, 0) + 1e6},
         }
         self.results.append(res)
         if perf and a.perf == "graph":
@@ -451,6 +495,10 @@ class Bench:
             f"peak RSS {res['rss_mib']:.1f} MiB, server CPU {res['server_cpu']:.0f}%, "
             f"sim CPU {res['sim_cpu']:.0f}%, wrk CPU {res['wrk_cpu']:.0f}%; server threads "
             + ", ".join(f"{k} {v:.0f}%" for k, v in sorted(res["server_threads"].items(),
+                                                            key=lambda kv: -kv[1]))
+            + f"; machine idle {res['machine']['idle']:.0f}%, iowait {res['machine']['iowait']:.0f}%"
+            + "; waiting for a CPU: "
+            + ", ".join(f"{k} {v:.0f}%" for k, v in sorted(res["server_thread_waits"].items(),
                                                             key=lambda kv: -kv[1])))
 
     # --- report ----------------------------------------------------------------------------
@@ -458,15 +506,16 @@ class Bench:
     def table(self) -> str:
         ceiling = next((r["rps"] for r in self.results if r["scenario"] == "ceiling"), None)
         rows = ["| scenario | req/s | of ceiling | p50 ms | p99 ms | max ms | errors | peak RSS MiB "
-                "| server CPU | sim CPU |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| server CPU | sim CPU | machine busy |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in self.results:
             frac = f"{100 * r['rps'] / ceiling:.0f}%" if ceiling else "-"
             err = str(r["errors"]) + (f" ({r['exhausted']} out of input)" if r["exhausted"] else "")
             rss = f"{r['rss_mib']:.1f}" + (" (sim)" if r["scenario"] == "ceiling" else "")
             rows.append(f"| {r['scenario']} | {r['rps']:,.0f} | {frac} | {r['p50_ms']:.2f} | "
                         f"{r['p99_ms']:.2f} | {r['max_ms']:.1f} | {err} | {rss} | "
-                        f"{r['server_cpu']:.0f}% | {r['sim_cpu']:.0f}% |")
+                        f"{r['server_cpu']:.0f}% | {r['sim_cpu']:.0f}% | "
+                        f"{100 - r['machine']['idle'] - r['machine']['iowait']:.0f}% |")
         return "\n".join(rows)
 
     def header(self) -> str:
@@ -495,6 +544,7 @@ class Bench:
             f"- Machine: {cpu}, {os.cpu_count()} cores, Linux {platform.release()}",
             f"- Commit: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
             f"- Store: {db}" + (", Redis" if a.redis_url else "") +
+            (f", `sqlite_synchronous = {a.sqlite_synchronous}`" if a.sqlite_synchronous else "") +
             f"; server log level `{a.server_log}`, simulator `{a.sim_log}`",
             f"- Load: wrk -t{a.threads} -c{a.connections} -d{a.duration}s; server, simulator "
             "and wrk on the same machine, over loopback",
@@ -550,6 +600,8 @@ def main():
     p.add_argument("--sim-log", default="warn", help="RUST_LOG of the simulator (default warn)")
     p.add_argument("--log-format", default="json", choices=["json", "pretty"])
     p.add_argument("--database-url", help="postgres://… (default: SQLite in a temp directory)")
+    p.add_argument("--sqlite-synchronous", choices=["full", "normal"],
+                   help="SQLite's database.sqlite_synchronous (default: the server's, full)")
     p.add_argument("--redis-url", help="redis://… (optional)")
     p.add_argument("--settle", type=float, default=1.0, help="pause before each run, seconds")
     p.add_argument("--write-doc", action="store_true",
