@@ -6,9 +6,7 @@ use time::OffsetDateTime;
 use wxlogin_core::crypto::HandleHash;
 use wxlogin_core::events::EventType;
 use wxlogin_core::ids::{AppId, OpenId, UnionId};
-use wxlogin_core::ports::{
-    LoginRecord, SessionKeys, SessionRecord, SessionStore, StoreError, StoreResult,
-};
+use wxlogin_core::ports::{LoginRecord, SessionKeys, SessionRecord, SessionStore, StoreResult};
 
 use crate::outbox::insert_event;
 use crate::refresh::sign_in;
@@ -72,9 +70,10 @@ impl SessionStore for SqlStore {
     async fn record_login(&self, login: &LoginRecord) -> StoreResult<()> {
         let login = login.clone();
         let announce = login.announce && login.sign_in.is_some();
-        if !self.is_sqlite() && login.session.is_some() && !announce {
+        if !self.is_sqlite() && !announce {
             // One round trip and no BEGIN/COMMIT: one statement on PostgreSQL, one CALL on
-            // MySQL. (SQLite's writer commits in groups, where more statements cost no trip.)
+            // MySQL, with the session or without it (with Redis, sessions live there).
+            // (SQLite's writer commits in groups, where more statements cost no trip.)
             let postgres = self.is_postgres();
             return self
                 .write("record_login", move |db| {
@@ -148,7 +147,7 @@ impl SessionStore for SqlStore {
     }
 }
 
-/// [`SessionStore::record_login`] with a session, in one round trip.
+/// [`SessionStore::record_login`] in one round trip, with or without its session.
 ///
 /// PostgreSQL: one statement. The rows of the data-modifying CTEs are checked (foreign keys
 /// included) at the end of the statement, so the first token may name the family inserted
@@ -160,7 +159,7 @@ async fn record_login_in_one_trip(
     login: &LoginRecord,
     postgres: bool,
 ) -> StoreResult<()> {
-    macro_rules! key_and_session {
+    macro_rules! key {
         () => {
             "WITH k AS (
                  INSERT INTO session_keys (appid, openid, current_sealed, previous_sealed, rotated_at)
@@ -170,79 +169,98 @@ async fn record_login_in_one_trip(
                      current_sealed = excluded.current_sealed,
                      rotated_at = excluded.rotated_at
                  RETURNING 1
-             ), s AS (
+             )"
+        };
+    }
+    macro_rules! session {
+        () => {
+            ", s AS (
                  INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
                  VALUES (?, ?, ?, ?, ?, ?)
                  RETURNING 1
              )"
         };
     }
+    macro_rules! sign_in {
+        () => {
+            ", f AS (
+                 INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES (?, ?, ?, ?)
+             ), u AS (
+                 UPDATE users SET last_login_at = ? WHERE id = ?
+             )
+             INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at)
+             VALUES (?, ?, ?, ?)"
+        };
+    }
     static LOGIN: Query = Query::new(concat!(
-        key_and_session!(),
+        key!(),
+        session!(),
         " SELECT (SELECT count(*) FROM k) + (SELECT count(*) FROM s)"
     ));
-    static SIGN_IN: Query = Query::new(concat!(
-        key_and_session!(),
-        ", f AS (
-             INSERT INTO refresh_families (id, user_id, appid, created_at) VALUES (?, ?, ?, ?)
-         ), u AS (
-             UPDATE users SET last_login_at = ? WHERE id = ?
-         )
-         INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at)
-         VALUES (?, ?, ?, ?)"
-    ));
+    static SIGN_IN: Query = Query::new(concat!(key!(), session!(), sign_in!()));
+    static SIGN_IN_WITHOUT_SESSION: Query = Query::new(concat!(key!(), sign_in!()));
+
     let (id, key) = (&login.identity, login.sealed_key.as_slice());
-    let Some(session) = &login.session else {
-        return Err(StoreError::other("", "a login without a session"));
-    };
-    let unionid = session.identity.unionid.as_ref().map(UnionId::as_str);
-    let head = args![
-        id.appid.as_str(),
-        id.openid.as_str(),
-        key,
-        unix(login.at),
-        session.hash.0.as_slice(),
-        session.identity.appid.as_str(),
-        session.identity.openid.as_str(),
-        unionid,
-        unix(session.created_at),
-        unix(session.expires_at),
-    ];
+    let mut all = args![id.appid.as_str(), id.openid.as_str(), key, unix(login.at)].to_vec();
+    if let Some(session) = &login.session {
+        all.extend(args![
+            session.hash.0.as_slice(),
+            session.identity.appid.as_str(),
+            session.identity.openid.as_str(),
+            session.identity.unionid.as_ref().map(UnionId::as_str),
+            unix(session.created_at),
+            unix(session.expires_at),
+        ]);
+    }
     if !postgres {
-        return mysql_record_login(db, login, &head).await;
+        return mysql_record_login(db, login, all).await;
     }
-    match &login.sign_in {
-        None => db.fetch(&LOGIN, &head).await.map(drop),
-        Some((family, first)) => {
-            let mut all = head.to_vec();
-            all.extend(args![
-                family.id.as_str(),
-                family.user_id.as_str(),
-                family.appid.as_str(),
-                unix(family.created_at),
-                unix(login.at),
-                family.user_id.as_str(),
-                first.hash.0.as_slice(),
-                family.id.as_str(),
-                unix(first.created_at),
-                unix(first.expires_at),
-            ]);
-            db.execute(&SIGN_IN, &all).await.map(drop)
-        }
-    }
+    let Some((family, first)) = &login.sign_in else {
+        return match login.session {
+            Some(_) => db.fetch(&LOGIN, &all).await.map(drop),
+            None => rotate_key(db, &id.appid, &id.openid, key, login.at).await,
+        };
+    };
+    all.extend(args![
+        family.id.as_str(),
+        family.user_id.as_str(),
+        family.appid.as_str(),
+        unix(family.created_at),
+        unix(login.at),
+        family.user_id.as_str(),
+        first.hash.0.as_slice(),
+        family.id.as_str(),
+        unix(first.created_at),
+        unix(first.expires_at),
+    ]);
+    let statement = match login.session {
+        Some(_) => &SIGN_IN,
+        None => &SIGN_IN_WITHOUT_SESSION,
+    };
+    db.execute(statement, &all).await.map(drop)
 }
 
-/// The MySQL half of [`record_login_in_one_trip`]: `head` is the session_key's and the
-/// session's arguments, as PostgreSQL's statement takes them; the sign-in's follow, NULL for
-/// a login without one.
+/// The MySQL half of [`record_login_in_one_trip`]: `all` holds the session_key's arguments
+/// and, if there is one, the session's, as PostgreSQL's statement takes them; the missing
+/// session's and sign-in's are NULL.
 async fn mysql_record_login(
     db: &mut dyn Exec,
     login: &LoginRecord,
-    head: &[Arg<'_>],
+    mut all: Vec<Arg<'_>>,
 ) -> StoreResult<()> {
     static CALL: Query =
         Query::new("CALL wxlogin_record_login(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    let mut all = head.to_vec();
+    if login.session.is_none() {
+        let none: Option<&str> = None;
+        all.extend(args![
+            None::<&[u8]>,
+            none,
+            none,
+            none,
+            None::<i64>,
+            None::<i64>
+        ]);
+    }
     let family = login.sign_in.as_ref().map(|(family, _)| family);
     let first = login.sign_in.as_ref().map(|(_, first)| first);
     all.extend(args![

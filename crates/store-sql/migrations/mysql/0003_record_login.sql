@@ -6,7 +6,8 @@
 -- (concurrent logins of one identity queue on it), then the user's row, then the new rows.
 -- Any error rolls the whole login back and is raised again to the caller unchanged, so the
 -- store classifies it (deadlock, lock wait timeout, lost connection) exactly as before.
--- `f_id` NULL: a login without a sign-in (a new user: no family, no token).
+-- `s_hash` NULL: no session here (with Redis, sessions live there). `f_id` NULL: a login
+-- without a sign-in (a new user: no family, no token).
 CREATE PROCEDURE wxlogin_record_login(
     IN k_appid   VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
     IN k_openid  VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
@@ -40,8 +41,10 @@ BEGIN
         previous_sealed = current_sealed,
         current_sealed = VALUES(current_sealed),
         rotated_at = VALUES(rotated_at);
-    INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
-    VALUES (s_hash, s_appid, s_openid, s_unionid, s_created, s_expires);
+    IF s_hash IS NOT NULL THEN
+        INSERT INTO sessions (hash, appid, openid, unionid, created_at, expires_at)
+        VALUES (s_hash, s_appid, s_openid, s_unionid, s_created, s_expires);
+    END IF;
     IF f_id IS NOT NULL THEN
         UPDATE users SET last_login_at = k_at WHERE id = f_user;
         INSERT INTO refresh_families (id, user_id, appid, created_at)

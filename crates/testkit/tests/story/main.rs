@@ -187,6 +187,7 @@ stories! {
             opening_a_session_rotates_the_key_and_stores_the_session_together,
             a_session_that_cannot_be_stored_leaves_the_session_key_unrotated,
             a_login_of_a_known_user_stores_key_session_and_family_in_one_go,
+            a_login_recorded_without_its_session_rotates_the_key_and_signs_in,
         }
         refresh_store {
             a_new_family_is_active_and_an_unknown_one_is_not,

@@ -1,7 +1,7 @@
 //! SessionStore: sessions and the session_key history.
 
 use wxlogin_core::ports::{
-    FamilyRecord, LoginRecord, RefreshStore, RotateOutcome, SessionRecord, SessionStore,
+    FamilyRecord, LoginRecord, RefreshStore, RotateOutcome, SessionRecord, SessionStore, UserStore,
 };
 
 use wxlogin_testkit::fixtures::{
@@ -263,4 +263,68 @@ pub async fn a_login_of_a_known_user_stores_key_session_and_family_in_one_go(db:
         .unwrap()
         .unwrap();
     assert_eq!(keys.current.as_slice(), b"key-1");
+}
+
+/// With Redis, sessions live there and the durable store records the rest of a login: the
+/// key rotation, and for a known user the sign-in, still all or nothing.
+pub async fn a_login_recorded_without_its_session_rotates_the_key_and_signs_in(
+    db: &impl crate::Db,
+) {
+    let store = db.open(1).await;
+    let alice = user(&store, 1).await;
+    let me = identity("wx1", "o-1", None);
+    let login = |key: &[u8], t: i64, sign_in| LoginRecord {
+        identity: me.clone(),
+        at: at(t),
+        sealed_key: key.to_vec(),
+        session: None,
+        sign_in,
+        announce: false,
+    };
+    let family = |id: &str| FamilyRecord {
+        id: fam(id),
+        user_id: alice.clone(),
+        appid: appid("wx1"),
+        created_at: at(0),
+    };
+    let keys = || async {
+        let keys = store
+            .session_keys(&appid("wx1"), &openid("o-1"))
+            .await
+            .unwrap()
+            .unwrap();
+        (keys.current, keys.previous, keys.rotated_at)
+    };
+
+    // A new user: the key alone.
+    store.record_login(&login(b"key-1", 0, None)).await.unwrap();
+    assert_eq!(keys().await, (b"key-1".to_vec(), None, at(0)));
+
+    // A known user: the key, the family and its first token, and last_login_at.
+    let first = Some((family("fam-1"), refresh("r1", 1000)));
+    store
+        .record_login(&login(b"key-2", 10, first))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys().await,
+        (b"key-2".to_vec(), Some(b"key-1".to_vec()), at(10))
+    );
+    assert!(store.family_active(&fam("fam-1")).await.unwrap());
+    let signed_in = store.user(&alice).await.unwrap().unwrap();
+    assert_eq!(signed_in.last_login_at, Some(at(10)));
+
+    // A family that cannot be stored (its first token is taken) fails the login whole.
+    let broken = Some((family("fam-2"), refresh("r1", 1000)));
+    assert!(
+        store
+            .record_login(&login(b"key-3", 20, broken))
+            .await
+            .is_err()
+    );
+    assert!(!store.family_active(&fam("fam-2")).await.unwrap());
+    assert_eq!(
+        keys().await,
+        (b"key-2".to_vec(), Some(b"key-1".to_vec()), at(10))
+    );
 }
