@@ -47,8 +47,30 @@ pub fn metrics_handle() -> PrometheusHandle {
             let buckets = [
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ];
+            // The SQLite writer's groups: commits take tenths of a millisecond to a few, and
+            // a group holds one unit to a few hundred.
+            let sqlite_seconds = [
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+            ];
+            let units = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+            use wxlogin_store_sql::telemetry as sqlite;
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(sqlite::GROUP_SECONDS.into()),
+                        &sqlite_seconds,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(sqlite::COMMIT_SECONDS.into()),
+                        &sqlite_seconds,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(sqlite::GROUP_UNITS.into()), &units)
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
                 Ok(handle) => handle,
@@ -122,6 +144,23 @@ pub fn describe_and_zero() {
         Unit::Seconds,
         "Duration of webhook delivery attempts"
     );
+    {
+        use wxlogin_store_sql::telemetry as sqlite;
+        describe_histogram!(
+            sqlite::GROUP_UNITS,
+            "SQLite writer: writes committed together in one group transaction"
+        );
+        describe_histogram!(
+            sqlite::GROUP_SECONDS,
+            Unit::Seconds,
+            "SQLite writer: time per group transaction, BEGIN to the end of COMMIT (rate of the sum: the writer's busy share)"
+        );
+        describe_histogram!(
+            sqlite::COMMIT_SECONDS,
+            Unit::Seconds,
+            "SQLite writer: time of each group's COMMIT (WAL write, fsync, checkpoints)"
+        );
+    }
     describe_counter!(
         c::REGISTRATIONS_TOTAL,
         "Users created from a registration ticket"
@@ -200,6 +239,13 @@ pub fn describe_and_zero() {
         metrics::counter!(wxlogin_hooks::DELIVERIES_TOTAL, "result" => result).increment(0);
     }
     let _ = metrics::histogram!(wxlogin_hooks::DELIVERY_SECONDS);
+    for name in [
+        wxlogin_store_sql::telemetry::GROUP_UNITS,
+        wxlogin_store_sql::telemetry::GROUP_SECONDS,
+        wxlogin_store_sql::telemetry::COMMIT_SECONDS,
+    ] {
+        let _ = metrics::histogram!(name);
+    }
     for step in c::OUTCOME_STORE_STEPS {
         metrics::counter!(c::OUTCOME_STORE_ERRORS_TOTAL, "step" => step).increment(0);
     }

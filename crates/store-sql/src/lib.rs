@@ -82,4 +82,18 @@ mod sqlite;
 mod store;
 mod users;
 
+/// Names of the metrics the SQLite writer records (one sample per group transaction);
+/// `wxlogin serve` describes them. Recorded through the `metrics` facade, so nothing is kept
+/// unless a recorder is installed.
+pub mod telemetry {
+    /// Histogram: units per group transaction.
+    pub const GROUP_UNITS: &str = "wxlogin_sqlite_group_units";
+    /// Histogram: seconds from a group's `BEGIN IMMEDIATE` to the end of its `COMMIT`. The rate
+    /// of its sum is the share of time the writer is busy: near 1, writes queue for it.
+    pub const GROUP_SECONDS: &str = "wxlogin_sqlite_group_seconds";
+    /// Histogram: seconds of a group's `COMMIT` alone (the WAL write, its fsync with
+    /// `synchronous = FULL`, and the checkpoints SQLite runs after some commits).
+    pub const COMMIT_SECONDS: &str = "wxlogin_sqlite_commit_seconds";
+}
+
 pub use store::{ConnectOptions, Purged, SqlStore, Synchronous};

@@ -42,6 +42,7 @@ use wxlogin_core::ports::{StoreError, StoreResult};
 
 use crate::sql::{Arg, BoxFuture, Dialect, Exec, Query, Row, Step, Val, in_op};
 use crate::store::{ConnectOptions, Synchronous};
+use crate::telemetry::{COMMIT_SECONDS, GROUP_SECONDS, GROUP_UNITS};
 
 /// `migrations/sqlite/`, embedded at compile time.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -139,6 +140,8 @@ fn writer_loop(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Work>>) {
                 Err(_) => break,
             }
         }
+        let began = std::time::Instant::now();
+        metrics::histogram!(GROUP_UNITS).record(group.len() as f64);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let err = map_err(e);
             group.into_iter().for_each(|work| work.fail(&err));
@@ -162,7 +165,11 @@ fn writer_loop(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Work>>) {
             }
             answers.push(answer);
         }
-        match conn.execute_batch("COMMIT") {
+        let committing = std::time::Instant::now();
+        let committed = conn.execute_batch("COMMIT");
+        metrics::histogram!(COMMIT_SECONDS).record(committing.elapsed().as_secs_f64());
+        metrics::histogram!(GROUP_SECONDS).record(began.elapsed().as_secs_f64());
+        match committed {
             Ok(()) => answers.into_iter().for_each(|a| a.send(None)),
             Err(e) => {
                 let err = map_err(e);

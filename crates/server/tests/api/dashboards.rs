@@ -225,4 +225,16 @@ async fn logins_phone_verifications_registrations_and_refresh_reuse_are_counted(
     assert!(grew("wxlogin_registrations_total", &[]));
     assert!(grew("wxlogin_sessions_opened_total", &[]));
     assert!(grew("wxlogin_refresh_reuse_total", &[]));
+    // The SQLite writer committed those writes in groups, each measured.
+    for histogram in [
+        "wxlogin_sqlite_group_units_count",
+        "wxlogin_sqlite_group_seconds_count",
+        "wxlogin_sqlite_commit_seconds_count",
+    ] {
+        assert!(grew(histogram, &[]), "{histogram}");
+    }
+    assert!(
+        after.contains("wxlogin_sqlite_commit_seconds_bucket{le=\"0.0001\"}"),
+        "commit times have sub-millisecond buckets"
+    );
 }
