@@ -119,9 +119,9 @@ def cpu_ticks(pid: int) -> int:
         return 0
 
 
-def thread_ticks(pid: int) -> dict[str, int]:
-    """CPU ticks (utime + stime) per thread name of `pid`: where a scenario's CPU goes
-    (tokio workers, the SQLite writer, the HTTP client's resolver, ...)."""
+def per_thread(pid: int, read) -> dict[str, int]:
+    """`read(task_dir)` -> (thread name, number), summed per thread name of `pid`; threads
+    that end or cannot be read meanwhile are left out."""
     out: dict[str, int] = {}
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
@@ -129,13 +129,21 @@ def thread_ticks(pid: int) -> dict[str, int]:
         return out
     for task in tasks:
         try:
-            head, _, rest = (task / "stat").read_text().rpartition(")")
-            name = head.split("(", 1)[1]
-            fields = rest.split()
-            out[name] = out.get(name, 0) + int(fields[11]) + int(fields[12])
+            name, value = read(task)
         except (OSError, IndexError, ValueError):
             continue
+        out[name] = out.get(name, 0) + value
     return out
+
+
+def thread_ticks(pid: int) -> dict[str, int]:
+    """CPU ticks (utime + stime) per thread name of `pid`: where a scenario's CPU goes
+    (tokio workers, the SQLite writer, the HTTP client's resolver, ...)."""
+    def read(task: Path) -> tuple[str, int]:
+        head, _, rest = (task / "stat").read_text().rpartition(")")
+        fields = rest.split()
+        return head.split("(", 1)[1], int(fields[11]) + int(fields[12])
+    return per_thread(pid, read)
 
 
 def machine_ticks() -> list[int]:
@@ -161,19 +169,10 @@ def thread_waits(pid: int) -> dict[str, int]:
     """Nanoseconds each thread name of `pid` spent runnable but waiting for a CPU
     (`/proc/<pid>/task/<tid>/schedstat`, second field): with the CPU columns, it tells a
     thread starved of CPU from one blocked on something else (a queue, a lock, the disk)."""
-    out: dict[str, int] = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return out
-    for task in tasks:
-        try:
-            name = (task / "comm").read_text().strip()
-            waited = int((task / "schedstat").read_text().split()[1])
-            out[name] = out.get(name, 0) + waited
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
+    def read(task: Path) -> tuple[str, int]:
+        name = (task / "comm").read_text().strip()
+        return name, int((task / "schedstat").read_text().split()[1])
+    return per_thread(pid, read)
 
 
 def reset_peak(pid: int) -> bool:
