@@ -32,14 +32,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A config file for `serve --config` in `dir`; `secret` and `master_key` as given, the
 /// WeChat base URL `wechat` (a loopback one means "a simulator").
 fn config(dir: &Path, secret: &str, master_key: &str, wechat: &str) -> String {
@@ -63,8 +55,8 @@ secret = "{secret}"
 [secrets]
 master_key = "{master_key}"
 "#,
-            port = free_port(),
-            admin = free_port(),
+            port = 0,
+            admin = 0,
             db = dir.join("wxlogin.db").display(),
         ),
     )
@@ -245,17 +237,18 @@ fn the_data_directory_and_database_files_are_private_and_logs_in_pipes_have_no_c
     assert!(!all.contains('\u{1b}'), "ANSI escapes in a pipe: {all:?}");
 }
 
-/// `serve --dev` on free ports; returns the child and the banner's lines.
+/// `serve --dev` on ports the system picks (port 0: no port chosen here can be taken by
+/// another test before the server binds it); returns the child, the banner's lines and the
+/// API port the banner names.
 fn serve_dev(data: &Path, extra: &[&str]) -> (Child, Vec<String>, u16) {
-    let (port, sim) = (free_port(), free_port());
     let mut child = Command::new(BIN)
         .args([
             "serve",
             "--dev",
             "--port",
-            &port.to_string(),
+            "0",
             "--sim-port",
-            &sim.to_string(),
+            "0",
             "--admin-port",
             "0",
             "--data-dir",
@@ -278,6 +271,18 @@ fn serve_dev(data: &Path, extra: &[&str]) -> (Child, Vec<String>, u16) {
     }
     // Keep draining so the server never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let port = lines
+        .iter()
+        .find_map(|l| {
+            l.trim_start()
+                .strip_prefix("API")?
+                .trim()
+                .rsplit(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no API address in the banner: {lines:?}"));
     (child, lines, port)
 }
 
