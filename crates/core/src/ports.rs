@@ -99,22 +99,21 @@ pub trait UserStore: Send + Sync {
         &self,
         appid: &AppId,
         openid: &OpenId,
-    ) -> StoreResult<Option<UserRecord>>;
+    ) -> StoreResult<Option<UserRecord>> {
+        Ok(self
+            .user_by_identity_and_unionid(appid, openid, None)
+            .await?
+            .map(|(user, _)| user))
+    }
     /// [`Self::user_by_identity`], and whether that identity already records `unionid` (always
     /// so when `unionid` is `None`): then [`Self::bind_identity`] for this user would change
-    /// nothing, and a login skips it. The default answers `false` (not known) for a unionid,
-    /// and the caller binds, which is idempotent.
+    /// nothing, and a login skips it.
     async fn user_by_identity_and_unionid(
         &self,
         appid: &AppId,
         openid: &OpenId,
         unionid: Option<&UnionId>,
-    ) -> StoreResult<Option<(UserRecord, bool)>> {
-        Ok(self
-            .user_by_identity(appid, openid)
-            .await?
-            .map(|user| (user, unionid.is_none())))
-    }
+    ) -> StoreResult<Option<(UserRecord, bool)>>;
     /// Any user bound to an identity with this unionid (under any app).
     async fn user_by_unionid(&self, unionid: &UnionId) -> StoreResult<Option<UserRecord>>;
     /// The user with this phone hash.

@@ -155,17 +155,6 @@ fn first_user(rows: Option<crate::sql::Row>) -> StoreResult<Option<UserRecord>> 
 
 #[async_trait]
 impl UserStore for SqlStore {
-    async fn user_by_identity(
-        &self,
-        appid: &AppId,
-        openid: &OpenId,
-    ) -> StoreResult<Option<UserRecord>> {
-        Ok(self
-            .user_by_identity_and_unionid(appid, openid, None)
-            .await?
-            .map(|(user, _)| user))
-    }
-
     async fn user_by_identity_and_unionid(
         &self,
         appid: &AppId,

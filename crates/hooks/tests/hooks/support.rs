@@ -403,8 +403,13 @@ impl UserStore for FakeStore {
         Ok(self.inner.lock().unwrap().users.get(id).cloned())
     }
 
-    async fn user_by_identity(&self, _: &AppId, _: &OpenId) -> StoreResult<Option<UserRecord>> {
-        not_used("user_by_identity")
+    async fn user_by_identity_and_unionid(
+        &self,
+        _: &AppId,
+        _: &OpenId,
+        _: Option<&UnionId>,
+    ) -> StoreResult<Option<(UserRecord, bool)>> {
+        not_used("user_by_identity_and_unionid")
     }
 
     async fn user_by_unionid(&self, _: &UnionId) -> StoreResult<Option<UserRecord>> {

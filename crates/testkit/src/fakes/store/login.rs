@@ -36,17 +36,6 @@ impl State {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn user_by_identity(
-        &self,
-        appid: &AppId,
-        openid: &OpenId,
-    ) -> StoreResult<Option<UserRecord>> {
-        Ok(self
-            .user_by_identity_and_unionid(appid, openid, None)
-            .await?
-            .map(|(user, _)| user))
-    }
-
     async fn user_by_identity_and_unionid(
         &self,
         appid: &AppId,
