@@ -138,6 +138,39 @@ pub struct UserChange {
     pub disabled: Option<bool>,
 }
 
+/// What [`UserChange::apply_profile`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileChanges {
+    /// The nickname, the avatar URL or the external_id now differs.
+    pub profile: bool,
+    /// The external_id now differs (the store checks that nobody else holds it).
+    pub external_id: bool,
+}
+
+impl UserChange {
+    /// Applies the nickname, avatar URL and external_id of this change to `user` (absent
+    /// leaves a field alone, `Some(None)` clears it); what changed. `disabled` is left to the
+    /// store, which revokes and deletes with it.
+    pub fn apply_profile(&self, user: &mut UserRecord) -> ProfileChanges {
+        fn set<T: Clone + PartialEq>(field: &mut T, new: Option<&T>) -> bool {
+            match new {
+                Some(value) if value != field => {
+                    field.clone_from(value);
+                    true
+                }
+                _ => false,
+            }
+        }
+        let nickname = set(&mut user.nickname, self.nickname.as_ref());
+        let avatar_url = set(&mut user.avatar_url, self.avatar_url.as_ref());
+        let external_id = set(&mut user.external_id, self.external_id.as_ref());
+        ProfileChanges {
+            profile: nickname || avatar_url || external_id,
+            external_id,
+        }
+    }
+}
+
 /// What [`AdminStore::update_user`] did.
 #[derive(Debug)]
 pub enum UpdateOutcome {
@@ -341,4 +374,61 @@ pub trait AdminStore: Send + Sync {
         users: Vec<ImportUser>,
         now: OffsetDateTime,
     ) -> StoreResult<Vec<ImportOutcome>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::{ProfileChanges, UserChange};
+    use crate::ids::{ExternalId, UserId};
+    use crate::ports::UserRecord;
+
+    #[test]
+    fn a_profile_change_sets_clears_or_leaves_each_field_and_says_what_moved() {
+        let mut user = UserRecord {
+            id: UserId::generate(),
+            phone_sealed: Vec::new(),
+            nickname: Some("alice".into()),
+            avatar_url: Some("https://a.example/1.png".into()),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            external_id: Some(ExternalId::parse("crm-1").unwrap()),
+            disabled: false,
+            last_login_at: None,
+        };
+        let same = UserChange {
+            nickname: Some(Some("alice".into())),
+            disabled: Some(true),
+            ..UserChange::default()
+        };
+        let none = ProfileChanges {
+            profile: false,
+            external_id: false,
+        };
+        assert_eq!(same.apply_profile(&mut user), none);
+        assert!(!user.disabled, "disabling is the store's");
+
+        let change = UserChange {
+            avatar_url: Some(None),
+            ..UserChange::default()
+        };
+        let profile = ProfileChanges {
+            profile: true,
+            external_id: false,
+        };
+        assert_eq!(change.apply_profile(&mut user), profile);
+        assert_eq!(user.avatar_url, None);
+        assert_eq!(user.nickname.as_deref(), Some("alice"));
+
+        let change = UserChange {
+            external_id: Some(None),
+            ..UserChange::default()
+        };
+        let both = ProfileChanges {
+            profile: true,
+            external_id: true,
+        };
+        assert_eq!(change.apply_profile(&mut user), both);
+        assert_eq!(user.external_id, None);
+    }
 }

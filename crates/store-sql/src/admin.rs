@@ -246,28 +246,9 @@ impl AdminStore for SqlStore {
                 let Some(mut user) = locked_user(db, &id).await? else {
                     return Ok(Step::Keep(UpdateOutcome::NotFound));
                 };
-                let before = (
-                    user.nickname.clone(),
-                    user.avatar_url.clone(),
-                    user.external_id.clone(),
-                );
-                if let Some(nickname) = &change.nickname {
-                    user.nickname.clone_from(nickname);
-                }
-                if let Some(avatar_url) = &change.avatar_url {
-                    user.avatar_url.clone_from(avatar_url);
-                }
-                if let Some(external_id) = &change.external_id {
-                    user.external_id.clone_from(external_id);
-                }
-                let profile_changed = before
-                    != (
-                        user.nickname.clone(),
-                        user.avatar_url.clone(),
-                        user.external_id.clone(),
-                    );
+                let changed = change.apply_profile(&mut user);
                 let external_id = user.external_id.as_ref().map(ExternalId::as_str);
-                if let Some(external_id) = external_id.filter(|_| user.external_id != before.2) {
+                if let Some(external_id) = external_id.filter(|_| changed.external_id) {
                     let args = args![external_id, id.as_str()];
                     if db
                         .fetch_optional(&OWNER_OF_EXTERNAL_ID, &args)
@@ -278,7 +259,7 @@ impl AdminStore for SqlStore {
                     }
                 }
                 let mut events = Vec::new();
-                if profile_changed {
+                if changed.profile {
                     let args = args![
                         user.nickname.as_deref(),
                         user.avatar_url.as_deref(),

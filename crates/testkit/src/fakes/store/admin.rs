@@ -84,39 +84,20 @@ impl AdminStore for MemoryStore {
         let Some(mut user) = state.users.get(id).map(|r| r.user.clone()) else {
             return Ok(UpdateOutcome::NotFound);
         };
-        let before = (
-            user.nickname.clone(),
-            user.avatar_url.clone(),
-            user.external_id.clone(),
-        );
-        if let Some(nickname) = &change.nickname {
-            user.nickname.clone_from(nickname);
-        }
-        if let Some(avatar_url) = &change.avatar_url {
-            user.avatar_url.clone_from(avatar_url);
-        }
-        if let Some(external_id) = &change.external_id {
-            user.external_id.clone_from(external_id);
-        }
-        if user.external_id != before.2
+        let changed = change.apply_profile(&mut user);
+        if changed.external_id
             && state
                 .external_id_holder(user.external_id.as_ref())
                 .is_some_and(|holder| holder != *id)
         {
             return Ok(UpdateOutcome::ExternalIdTaken);
         }
-        let profile_changed = before
-            != (
-                user.nickname.clone(),
-                user.avatar_url.clone(),
-                user.external_id.clone(),
-            );
         let status = change.disabled.filter(|d| *d != user.disabled);
         user.disabled = status.unwrap_or(user.disabled);
         if let Some(row) = state.users.get_mut(id) {
             row.user = user.clone();
         }
-        if profile_changed {
+        if changed.profile {
             state.event(EventType::UserUpdated, id, None, None, now);
         }
         let mut revoked = Vec::new();
